@@ -10,12 +10,14 @@
 mod duration;
 mod error;
 mod expand;
+mod locate;
 mod mcp_servers;
 mod service;
 
 pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use expand::{expand_env, ExpandWarning};
+pub use locate::{locate_mcp_config, locate_service_config, Located};
 pub use mcp_servers::{
     load_mcp_servers, parse_mcp_servers, McpServers, ServerEntry, ToolFilter, TransportSpec,
 };

@@ -1,0 +1,46 @@
+//! The REST face for scripts: tools, servers, health. Every route answers JSON; errors use
+//! the format in [`error`]. Routes only call the router; none touches a downstream.
+//!
+//! | Route | What |
+//! |---|---|
+//! | `GET /tools` | every merged tool: exposed name, server, original name, description, schemas |
+//! | `GET /tools/{server}` | one server's tools |
+//! | `POST /tools/{server}.{tool}` | call a tool; body = arguments, response = the tool result |
+//! | `GET /servers` | status of every configured server |
+//! | `GET /health` | up/down and server counts |
+
+mod error;
+mod request_id;
+mod servers;
+mod tools;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::routing::get;
+
+use crate::router::Router;
+
+pub use error::{humantime_rfc3339, ApiError};
+pub use request_id::RequestId;
+
+/// What every REST handler can reach.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub router: Arc<Router>,
+    /// When the process started serving, for uptime.
+    pub started: Instant,
+}
+
+/// The REST routes (merged by the caller with `/mcp`).
+pub fn routes(state: ApiState) -> axum::Router {
+    axum::Router::new()
+        .route("/tools", get(tools::list_all))
+        .route("/tools/{target}", get(tools::list_server).post(tools::call))
+        .route("/servers", get(servers::list))
+        .route("/health", get(servers::health))
+        .with_state(state)
+}
+
+/// Middleware that gives every request (REST and MCP) a request id.
+pub use request_id::assign as assign_request_id;

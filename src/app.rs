@@ -1,0 +1,268 @@
+//! Wiring: from parsed command line to running faces, and the one shutdown path.
+//!
+//! Loads the configuration, starts the router (which starts every server concurrently),
+//! runs the stdio and/or HTTP faces, and on SIGINT/SIGTERM or the end of the stdio session
+//! stops accepting, closes the faces and stops every server so no child outlives us.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState};
+use crate::cli::{self, Cli, Faces, ModeArg};
+use crate::config::{self, ConfigError, Located, Mode, ServiceConfig};
+use crate::downstream::Defaults;
+use crate::router::{Router, RouterSettings};
+use crate::upstream::{self, HttpFaceSettings};
+
+/// Why mcp-orch could not run; `main` prints it and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AppError {
+    /// Process exit code: 2 for configuration and usage problems, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Config(_) | AppError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Everything decided before anything starts.
+#[derive(Debug)]
+pub struct Plan {
+    pub service: ServiceConfig,
+    pub servers: config::McpServers,
+    pub mode: Mode,
+    pub faces: Faces,
+    pub host: String,
+}
+
+/// Reads the configuration and decides faces; no side effects besides reading files.
+pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
+    let service = match config::locate_service_config(cli.config.as_deref()) {
+        Located::None => ServiceConfig::default(),
+        located => {
+            let path = located.path().map(|p| p.to_owned()).unwrap_or_default();
+            tracing::info!(file = %path.display(), "service config");
+            config::load_service_config(&path)?
+        }
+    };
+    let servers = match config::locate_mcp_config(cli.mcp_config.as_deref()) {
+        Located::None => {
+            tracing::warn!(
+                "no mcp-config.json found (looked for ./mcp-config.json, \
+                 ~/.config/mcp-orch/mcp-config.json, ./mcp-config.example.json); serving no servers"
+            );
+            config::McpServers::default()
+        }
+        located => {
+            let path = located.path().map(|p| p.to_owned()).unwrap_or_default();
+            if path.ends_with("mcp-config.example.json") {
+                tracing::info!(file = %path.display(), "no mcp-config.json: using the example config");
+            } else {
+                tracing::info!(file = %path.display(), "servers config");
+            }
+            config::load_mcp_servers(&path)?
+        }
+    };
+    let env_port = cli::proxy_port_env().map_err(AppError::Usage)?;
+    let faces = cli::choose_faces(cli, env_port, service.server.port, cli::stdin_is_terminal());
+    let mode = match cli.mode {
+        Some(ModeArg::Proxy) => Mode::Proxy,
+        Some(ModeArg::Batch) => Mode::Batch,
+        None => service.server.mode,
+    };
+    let host = cli.host.clone().unwrap_or_else(|| service.server.host.clone());
+    Ok(Plan {
+        service,
+        servers,
+        mode,
+        faces,
+        host,
+    })
+}
+
+/// Runs until a shutdown signal or the end of the stdio session.
+pub async fn run(plan: Plan) -> Result<(), AppError> {
+    let started = Instant::now();
+    if plan.mode == Mode::Batch {
+        tracing::warn!("batch mode: the /batch endpoints are not available in this version yet; serving the proxy");
+    }
+    let settings = RouterSettings {
+        separator: plan.service.proxy.separator.clone(),
+        defaults: Defaults {
+            call_timeout: plan.service.proxy.default_timeout,
+            startup_timeout: plan.service.proxy.startup_timeout,
+        },
+    };
+    let router = Router::start(&plan.servers.servers, settings);
+    let shutdown = CancellationToken::new();
+    spawn_startup_report(router.clone(), started);
+
+    let mut http_task = None;
+    if let Some(port) = plan.faces.http_port {
+        match bind(&plan.host, port).await {
+            Ok(listener) => {
+                http_task = Some(tokio::spawn(serve_http(
+                    listener,
+                    router.clone(),
+                    plan.host.clone(),
+                    shutdown.clone(),
+                    started,
+                )));
+            }
+            Err(error) if plan.faces.stdio => {
+                tracing::error!(%error, "HTTP face not started; serving stdio only");
+            }
+            Err(error) => {
+                router.shutdown().await;
+                return Err(error);
+            }
+        }
+    }
+
+    let stdio_task = plan.faces.stdio.then(|| {
+        let router = router.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(error) = upstream::serve_stdio(router, shutdown.clone()).await {
+                tracing::error!(%error, "stdio face failed");
+            }
+            // The client closed stdin: we were launched for it, so we are done.
+            shutdown.cancel();
+        })
+    });
+
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        signal = wait_for_signal() => tracing::info!(signal, "shutting down"),
+    }
+    shutdown.cancel();
+    if let Some(task) = http_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    if let Some(task) = stdio_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+    router.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, AppError> {
+    let addr = format!("{}:{port}", bracket_ipv6(host));
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })
+}
+
+fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// The `Host` header values `/mcp` accepts: loopback names, plus the bind address when it
+/// is a specific one.
+fn allowed_hosts(host: &str) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let unspecified = host == "0.0.0.0" || host == "::" || host == "[::]";
+    if !unspecified && !hosts.iter().any(|h| h == host) {
+        hosts.push(host.to_owned());
+    }
+    hosts
+}
+
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: Arc<Router>,
+    host: String,
+    shutdown: CancellationToken,
+    started: Instant,
+) {
+    let local: Option<SocketAddr> = listener.local_addr().ok();
+    let mcp = upstream::mcp_service(
+        router.clone(),
+        HttpFaceSettings {
+            allowed_hosts: allowed_hosts(&host),
+            shutdown: shutdown.child_token(),
+        },
+    );
+    let app = api::routes(ApiState { router, started })
+        .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn(api::assign_request_id));
+    if let Some(addr) = local {
+        tracing::info!(%addr, "HTTP: MCP at http://{addr}/mcp, REST at http://{addr}/tools");
+    }
+    let stop = shutdown.clone();
+    if let Err(error) = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+    {
+        tracing::error!(%error, "HTTP face stopped with an error");
+    }
+}
+
+/// Logs, once, how long it took until every server was ready or failed.
+fn spawn_startup_report(router: Arc<Router>, started: Instant) {
+    tokio::spawn(async move {
+        router.downstreams().settled().await;
+        let servers = router.downstreams().snapshot();
+        let ready = servers
+            .iter()
+            .filter(|s| s.status == crate::downstream::Status::Ready)
+            .count();
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            ready,
+            total = servers.len(),
+            tools = router.catalog().len(),
+            "startup complete"
+        );
+    });
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            std::future::pending::<()>().await;
+            return "none";
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
+}

@@ -1,0 +1,550 @@
+//! One live MCP session with a downstream server, shared by every upstream session.
+//!
+//! Owns the request ids mcp-orch uses towards the server (a counter, never reused on this
+//! connection), the table of requests in flight, the progress tokens it hands out (equal to
+//! the request id), cancellation towards the server, and the dispatch of everything the
+//! server sends: replies go to the one caller that asked, progress to the call it belongs
+//! to, server→client requests to the call that caused them (or an error when that cannot be
+//! known), other notifications to the owner's sink. A reply whose caller has gone (timed
+//! out, cancelled) is dropped, never handed to anyone else.
+//!
+//! A connection knows nothing about processes or HTTP: a wire (`stdio.rs`, `http.rs`) feeds
+//! it [`Inbound`] messages and drains its outbound queue.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rmcp::model::{
+    CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientJsonRpcMessage,
+    ClientNotification, ClientRequest, ClientResult, EmptyResult, ErrorCode, ErrorData, GetMeta,
+    Implementation, InitializeRequest, InitializeRequestParams, InitializeResult,
+    InitializedNotification, NumberOrString, ProgressNotificationParam, ProgressToken,
+    ProtocolVersion, RequestId, ServerNotification, ServerRequest, ServerResult,
+};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::error::DownstreamError;
+
+/// The protocol revision mcp-orch offers downstream (deployed servers don't speak 2026-07-28).
+pub const DOWNSTREAM_PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+
+/// Revisions mcp-orch accepts in a downstream's `initialize` answer.
+pub const ACCEPTED_DOWNSTREAM_VERSIONS: [ProtocolVersion; 4] = [
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_03_26,
+    ProtocolVersion::V_2024_11_05,
+];
+
+/// How many outbound messages may queue for a server's wire before senders wait.
+pub(crate) const OUTBOUND_QUEUE: usize = 1024;
+
+/// A successful result as the wire delivered it: raw JSON from stdio (decoded by the caller
+/// straight into the type its method returns) or a typed result from the rmcp HTTP client.
+#[derive(Debug)]
+pub enum Reply {
+    Raw(Box<RawValue>),
+    Typed(ServerResult),
+}
+
+impl Reply {
+    /// Decodes into the result type of the method that was called.
+    pub fn decode<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        match self {
+            Reply::Raw(raw) => serde_json::from_str(raw.get()),
+            Reply::Typed(result) => serde_json::from_value(serde_json::to_value(result)?),
+        }
+    }
+
+    /// The result as a JSON value (the REST face returns it as is).
+    pub fn into_value(self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Reply::Raw(raw) => serde_json::from_str(raw.get()),
+            Reply::Typed(result) => serde_json::to_value(result),
+        }
+    }
+}
+
+/// What a wire hands to [`Connection::dispatch`].
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A reply (result or error) to one of our requests.
+    Reply {
+        id: RequestId,
+        result: Result<Reply, ErrorData>,
+    },
+    /// A request from the server (ping, sampling, elicitation, roots).
+    Request {
+        id: RequestId,
+        request: ServerRequest,
+        /// For Streamable HTTP: the id of our request whose response stream carried it.
+        origin: Option<RequestId>,
+    },
+    /// A notification from the server.
+    Notification(ServerNotification),
+}
+
+/// Something that happens during one call besides its reply.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// The server reported progress (the token is still the downstream one).
+    Progress(ProgressNotificationParam),
+    /// The server asked the client something on behalf of this call; answer via `respond`.
+    ServerRequest {
+        request: ServerRequest,
+        respond: oneshot::Sender<Result<ClientResult, ErrorData>>,
+    },
+}
+
+/// Per-request options.
+#[derive(Debug, Default)]
+pub struct CallOptions {
+    /// Give up (and cancel downstream) after this long.
+    pub timeout: Duration,
+    /// Where progress and server→client requests for this call go. When set, the request
+    /// carries a progress token.
+    pub events: Option<mpsc::UnboundedSender<CallEvent>>,
+    /// Cancelled when the caller gives up (e.g. the upstream client sent `cancelled`).
+    pub cancel: Option<CancellationToken>,
+}
+
+/// Receives the notifications that are not tied to a request (list changes, resource
+/// updates, log messages).
+pub type NotificationSink = Arc<dyn Fn(ServerNotification) + Send + Sync>;
+
+struct Pending {
+    reply: oneshot::Sender<Result<Reply, ErrorData>>,
+    events: Option<mpsc::UnboundedSender<CallEvent>>,
+}
+
+/// The shared session with one downstream server.
+pub struct Connection {
+    /// The server's name, for every message and error.
+    server: Arc<str>,
+    /// Next request id; ids are never reused on one connection.
+    next_id: AtomicI64,
+    /// Requests in flight, by id.
+    pending: Mutex<HashMap<i64, Pending>>,
+    /// Messages for the wire to send, in order.
+    outbound: mpsc::Sender<ClientJsonRpcMessage>,
+    /// Cancelled once the wire has ended.
+    closed: CancellationToken,
+    /// Why it ended (first reason wins).
+    close_reason: OnceLock<String>,
+    /// Where notifications that belong to no call go.
+    sink: NotificationSink,
+    /// What the server said in `initialize`.
+    info: OnceLock<InitializeResult>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("server", &self.server)
+            .field("closed", &self.closed.is_cancelled())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A connection whose outbound messages go to the returned receiver (the wire's).
+    pub(crate) fn new(
+        server: Arc<str>,
+        sink: NotificationSink,
+    ) -> (Arc<Connection>, mpsc::Receiver<ClientJsonRpcMessage>) {
+        let (outbound, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let connection = Arc::new(Connection {
+            server,
+            next_id: AtomicI64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            outbound,
+            closed: CancellationToken::new(),
+            close_reason: OnceLock::new(),
+            sink,
+            info: OnceLock::new(),
+        });
+        (connection, rx)
+    }
+
+    /// The server's name.
+    pub fn server(&self) -> &Arc<str> {
+        &self.server
+    }
+
+    /// What the server answered to `initialize` (set once initialized).
+    pub fn info(&self) -> Option<&InitializeResult> {
+        self.info.get()
+    }
+
+    /// Whether the wire has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Resolves when the wire has ended.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    /// Why the wire ended, if it has.
+    pub fn close_reason(&self) -> Option<String> {
+        self.close_reason.get().cloned()
+    }
+
+    /// How many requests are waiting for a reply.
+    pub fn in_flight(&self) -> usize {
+        self.lock_pending().len()
+    }
+
+    /// Ends the connection: every request in flight fails at once with `reason`.
+    pub(crate) fn close(&self, reason: impl Into<String>) {
+        let _ = self.close_reason.set(reason.into());
+        self.closed.cancel();
+        // Dropping the reply senders wakes every waiting caller.
+        let drained: Vec<Pending> = self.lock_pending().drain().map(|(_, p)| p).collect();
+        drop(drained);
+    }
+
+    /// Runs the `initialize` handshake: offers [`DOWNSTREAM_PROTOCOL_VERSION`], checks the
+    /// server's choice, then sends `notifications/initialized`.
+    pub async fn initialize(
+        &self,
+        capabilities: ClientCapabilities,
+        timeout: Duration,
+    ) -> Result<InitializeResult, DownstreamError> {
+        let params = InitializeRequestParams::new(
+            capabilities,
+            Implementation::new("mcp-orch", env!("CARGO_PKG_VERSION")),
+        )
+        .with_protocol_version(DOWNSTREAM_PROTOCOL_VERSION);
+        let request = ClientRequest::InitializeRequest(InitializeRequest::new(params));
+        let reply = self
+            .request(
+                request,
+                CallOptions {
+                    timeout,
+                    ..CallOptions::default()
+                },
+            )
+            .await?;
+        let result: InitializeResult = reply.decode().map_err(|e| self.protocol("initialize result", e))?;
+        if !ACCEPTED_DOWNSTREAM_VERSIONS.contains(&result.protocol_version) {
+            return Err(DownstreamError::Start {
+                server: self.server.to_string(),
+                reason: format!(
+                    "it answered with protocol version {} (mcp-orch speaks {})",
+                    result.protocol_version,
+                    ACCEPTED_DOWNSTREAM_VERSIONS.map(|v| v.to_string()).join(", ")
+                ),
+            });
+        }
+        self.notify(ClientNotification::InitializedNotification(
+            InitializedNotification::default(),
+        ))
+        .await?;
+        let _ = self.info.set(result.clone());
+        Ok(result)
+    }
+
+    /// Sends a request and waits for its reply, honouring the timeout, the caller's
+    /// cancellation and the connection closing. On timeout or cancellation the server is
+    /// sent `notifications/cancelled` for this request, and a late reply is dropped.
+    pub async fn request(
+        &self,
+        mut request: ClientRequest,
+        options: CallOptions,
+    ) -> Result<Reply, DownstreamError> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if options.events.is_some() {
+            request
+                .get_meta_mut()
+                .set_progress_token(ProgressToken(NumberOrString::Number(id)));
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.lock_pending().insert(
+            id,
+            Pending {
+                reply: reply_tx,
+                events: options.events,
+            },
+        );
+        let mut guard = PendingGuard {
+            connection: self,
+            id,
+            sent: false,
+            armed: true,
+        };
+        let deadline = tokio::time::Instant::now() + options.timeout;
+        let cancel = options.cancel.unwrap_or_default();
+        let message = ClientJsonRpcMessage::request(request, NumberOrString::Number(id));
+
+        tokio::select! {
+            biased;
+            sent = self.outbound.send(message) => {
+                if sent.is_err() {
+                    return Err(self.closed_error());
+                }
+                guard.sent = true;
+            }
+            _ = self.closed.cancelled() => return Err(self.closed_error()),
+            _ = cancel.cancelled() => return Err(self.cancelled_error()),
+            _ = tokio::time::sleep_until(deadline) => return Err(self.timeout_error(options.timeout)),
+        }
+
+        tokio::select! {
+            biased;
+            reply = reply_rx => {
+                guard.armed = false;
+                match reply {
+                    Ok(Ok(reply)) => Ok(reply),
+                    Ok(Err(error)) => Err(DownstreamError::Rpc { server: self.server.to_string(), error }),
+                    Err(_) => Err(self.closed_error()),
+                }
+            }
+            _ = self.closed.cancelled() => Err(self.closed_error()),
+            _ = cancel.cancelled() => {
+                guard.cancel_downstream("cancelled by the client");
+                Err(self.cancelled_error())
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                guard.cancel_downstream("timed out in mcp-orch");
+                Err(self.timeout_error(options.timeout))
+            }
+        }
+    }
+
+    /// Sends a notification.
+    pub async fn notify(&self, notification: ClientNotification) -> Result<(), DownstreamError> {
+        self.outbound
+            .send(ClientJsonRpcMessage::notification(notification))
+            .await
+            .map_err(|_| self.closed_error())
+    }
+
+    /// Routes one message from the wire. Never blocks on a caller.
+    pub(crate) fn dispatch(self: &Arc<Self>, inbound: Inbound) {
+        match inbound {
+            Inbound::Reply { id, result } => {
+                let pending = match id {
+                    NumberOrString::Number(n) => self.lock_pending().remove(&n),
+                    NumberOrString::String(_) => None,
+                };
+                match pending {
+                    Some(pending) => {
+                        let _ = pending.reply.send(result);
+                    }
+                    None => tracing::debug!(server = %self.server, %id,
+                        "dropping a reply nobody waits for (timed out, cancelled or unknown)"),
+                }
+            }
+            Inbound::Notification(ServerNotification::ProgressNotification(progress)) => {
+                let events = match &progress.params.progress_token.0 {
+                    NumberOrString::Number(n) => self
+                        .lock_pending()
+                        .get(n)
+                        .and_then(|p| p.events.clone()),
+                    NumberOrString::String(_) => None,
+                };
+                match events {
+                    Some(events) => {
+                        let _ = events.send(CallEvent::Progress(progress.params));
+                    }
+                    None => tracing::debug!(server = %self.server,
+                        "dropping progress for a request no longer in flight"),
+                }
+            }
+            Inbound::Notification(notification) => (self.sink)(notification),
+            Inbound::Request {
+                id,
+                request,
+                origin,
+            } => self.handle_server_request(id, request, origin),
+        }
+    }
+
+    /// Answers `ping` itself; hands other server→client requests to the call that caused
+    /// them. With an exact origin (Streamable HTTP) that is the call whose stream carried
+    /// it; otherwise the one call in flight that accepts such requests. When that is not
+    /// unique, the server gets an error rather than a guess.
+    fn handle_server_request(
+        self: &Arc<Self>,
+        id: RequestId,
+        request: ServerRequest,
+        origin: Option<RequestId>,
+    ) {
+        if let ServerRequest::PingRequest(_) = request {
+            self.respond(id, Ok(ClientResult::EmptyResult(EmptyResult {})));
+            return;
+        }
+        let target = {
+            let pending = self.lock_pending();
+            match origin {
+                Some(NumberOrString::Number(n)) => {
+                    pending.get(&n).and_then(|p| p.events.clone()).ok_or(
+                        "the call that caused it is no longer in flight",
+                    )
+                }
+                _ => {
+                    let mut candidates = pending.values().filter_map(|p| p.events.as_ref());
+                    match (candidates.next(), candidates.next()) {
+                        (Some(only), None) => Ok(only.clone()),
+                        (None, _) => Err("no call is in flight on this server to relay it to"),
+                        (Some(_), Some(_)) => Err(
+                            "several sessions have calls in flight on this shared server, so the \
+                             request cannot be attributed; use \"isolation\": \"session\" for it",
+                        ),
+                    }
+                }
+            }
+        };
+        let method = server_request_method(&request);
+        let events = match target {
+            Ok(events) => events,
+            Err(why) => {
+                tracing::warn!(server = %self.server, method, "cannot relay server request: {why}");
+                self.respond(
+                    id,
+                    Err(ErrorData::new(
+                        ErrorCode::INVALID_REQUEST,
+                        format!("mcp-orch cannot relay {method} from server '{}': {why}", self.server),
+                        None,
+                    )),
+                );
+                return;
+            }
+        };
+        let (respond, answer) = oneshot::channel();
+        if events
+            .send(CallEvent::ServerRequest { request, respond })
+            .is_err()
+        {
+            self.respond(
+                id,
+                Err(ErrorData::internal_error(
+                    format!("mcp-orch: the call that caused {method} has ended"),
+                    None,
+                )),
+            );
+            return;
+        }
+        let connection = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = answer.await.unwrap_or_else(|_| {
+                Err(ErrorData::internal_error(
+                    format!("mcp-orch: {method} was not answered by the client"),
+                    None,
+                ))
+            });
+            connection.respond(id, result);
+        });
+    }
+
+    fn respond(&self, id: RequestId, result: Result<ClientResult, ErrorData>) {
+        let message = match result {
+            Ok(result) => ClientJsonRpcMessage::response(result, id),
+            Err(error) => ClientJsonRpcMessage::error(error, Some(id)),
+        };
+        if self.outbound.try_send(message).is_err() {
+            tracing::warn!(server = %self.server, "could not queue a reply to the server");
+        }
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn closed_error(&self) -> DownstreamError {
+        DownstreamError::Closed {
+            server: self.server.to_string(),
+            reason: self
+                .close_reason()
+                .unwrap_or_else(|| "the connection ended".to_owned()),
+        }
+    }
+
+    fn cancelled_error(&self) -> DownstreamError {
+        DownstreamError::Cancelled {
+            server: self.server.to_string(),
+        }
+    }
+
+    fn timeout_error(&self, timeout: Duration) -> DownstreamError {
+        DownstreamError::Timeout {
+            server: self.server.to_string(),
+            timeout,
+        }
+    }
+
+    fn protocol(&self, what: &'static str, error: serde_json::Error) -> DownstreamError {
+        DownstreamError::Protocol {
+            server: self.server.to_string(),
+            what,
+            detail: error.to_string(),
+        }
+    }
+}
+
+/// Removes a request from the table when its caller stops waiting for any reason, and tells
+/// the server when the request had already been sent.
+struct PendingGuard<'a> {
+    connection: &'a Connection,
+    id: i64,
+    sent: bool,
+    armed: bool,
+}
+
+impl PendingGuard<'_> {
+    fn cancel_downstream(&mut self, reason: &str) {
+        self.disarm_with(Some(reason));
+    }
+
+    fn disarm_with(&mut self, reason: Option<&str>) {
+        if !self.armed {
+            return;
+        }
+        self.armed = false;
+        let removed = self.connection.lock_pending().remove(&self.id);
+        if removed.is_some() && self.sent && !self.connection.is_closed() {
+            let notification = ClientNotification::CancelledNotification(CancelledNotification::new(
+                CancelledNotificationParam::new(
+                    Some(NumberOrString::Number(self.id)),
+                    Some(reason.unwrap_or("the caller went away").to_owned()),
+                ),
+            ));
+            if self
+                .connection
+                .outbound
+                .try_send(ClientJsonRpcMessage::notification(notification))
+                .is_err()
+            {
+                tracing::debug!(server = %self.connection.server, id = self.id,
+                    "could not queue notifications/cancelled");
+            }
+        }
+    }
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.disarm_with(None);
+    }
+}
+
+/// The JSON-RPC method of a server request, for messages.
+pub(crate) fn server_request_method(request: &ServerRequest) -> &'static str {
+    match request {
+        ServerRequest::PingRequest(_) => "ping",
+        ServerRequest::CreateMessageRequest(_) => "sampling/createMessage",
+        ServerRequest::ListRootsRequest(_) => "roots/list",
+        ServerRequest::ElicitRequest(_) => "elicitation/create",
+        _ => "a server request",
+    }
+}

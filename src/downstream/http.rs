@@ -1,0 +1,151 @@
+//! The Streamable HTTP wire: a remote MCP server reached with rmcp's client transport.
+//!
+//! rmcp's transport does the HTTP work (session id, SSE and JSON replies, the GET stream,
+//! re-initializing on 404); this module only pumps messages between it and a
+//! [`Connection`]. Each send is its own task because the transport ties an HTTP POST to the
+//! send future (dropping it would abort the POST), and POSTs run concurrently.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue};
+use rmcp::model::{ClientJsonRpcMessage, GetExtensions, RequestId, ServerJsonRpcMessage};
+use rmcp::service::InboundStreamOrigin;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, Transport};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::connection::{Connection, Inbound, NotificationSink, Reply};
+
+/// A running HTTP wire; [`HttpHandle::stop`] closes the session.
+#[derive(Debug, Clone)]
+pub struct HttpHandle {
+    stop: CancellationToken,
+    done: CancellationToken,
+}
+
+impl HttpHandle {
+    /// Closes the transport (DELETE of the session where the server supports it) and waits.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        self.done.cancelled().await;
+    }
+}
+
+/// Validated headers for the transport; an invalid name or value is reported by name
+/// (never with the value, which is often a secret).
+pub fn build_headers(
+    headers: &BTreeMap<String, String>,
+) -> Result<HashMap<HeaderName, HeaderValue>, String> {
+    let mut out = HashMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let header_name = HeaderName::try_from(name.as_str())
+            .map_err(|_| format!("header name '{name}' is not a valid HTTP header name"))?;
+        let mut header_value = HeaderValue::try_from(value.as_str())
+            .map_err(|_| format!("the value of header '{name}' is not a valid HTTP header value"))?;
+        header_value.set_sensitive(true);
+        out.insert(header_name, header_value);
+    }
+    Ok(out)
+}
+
+/// Creates the transport and a [`Connection`] over it. Nothing is sent until the caller
+/// runs `initialize` on the connection.
+pub fn connect(
+    server: Arc<str>,
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    sink: NotificationSink,
+) -> Result<(Arc<Connection>, HttpHandle), String> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    config.custom_headers = build_headers(headers)?;
+    config.reinit_on_expired_session = true;
+    let transport = StreamableHttpClientTransport::from_config(config);
+    let (connection, outbound) = Connection::new(server, sink);
+    let handle = HttpHandle {
+        stop: CancellationToken::new(),
+        done: CancellationToken::new(),
+    };
+    tokio::spawn(pump(transport, connection.clone(), outbound, handle.clone()));
+    Ok((connection, handle))
+}
+
+async fn pump<T>(
+    mut transport: T,
+    connection: Arc<Connection>,
+    mut outbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    handle: HttpHandle,
+) where
+    T: Transport<rmcp::RoleClient> + 'static,
+{
+    let server = connection.server().clone();
+    let reason = loop {
+        tokio::select! {
+            message = outbound.recv() => {
+                let Some(message) = message else { break "the connection was dropped".to_owned() };
+                let failed_id = match &message {
+                    ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
+                    _ => None,
+                };
+                let send = transport.send(message);
+                let connection = connection.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = send.await {
+                        let error = error.to_string();
+                        tracing::debug!(server = %connection.server(), %error, "HTTP send failed");
+                        if let Some(id) = failed_id {
+                            connection.dispatch(Inbound::Reply {
+                                id,
+                                result: Err(rmcp::model::ErrorData::internal_error(
+                                    format!("mcp-orch could not reach server '{}': {error}", connection.server()),
+                                    None,
+                                )),
+                            });
+                        }
+                    }
+                });
+            }
+            message = transport.receive() => {
+                match message {
+                    Some(message) => connection.dispatch(from_transport(message)),
+                    None => break "the HTTP session ended".to_owned(),
+                }
+            }
+            _ = handle.stop.cancelled() => break "stopped".to_owned(),
+        }
+    };
+    tracing::debug!(%server, %reason, "HTTP wire ending");
+    connection.close(reason);
+    if let Err(error) = transport.close().await {
+        tracing::debug!(%server, %error, "closing the HTTP transport failed");
+    }
+    handle.done.cancel();
+}
+
+fn from_transport(message: ServerJsonRpcMessage) -> Inbound {
+    match message {
+        ServerJsonRpcMessage::Request(request) => {
+            let origin: Option<RequestId> = match request.request.extensions().get() {
+                Some(InboundStreamOrigin::OutboundRequest(id)) => Some(id.clone()),
+                _ => None,
+            };
+            Inbound::Request {
+                id: request.id,
+                request: request.request,
+                origin,
+            }
+        }
+        ServerJsonRpcMessage::Response(response) => Inbound::Reply {
+            id: response.id,
+            result: Ok(Reply::Typed(response.result)),
+        },
+        ServerJsonRpcMessage::Error(error) => Inbound::Reply {
+            id: error.id.unwrap_or(RequestId::Number(-1)),
+            result: Err(error.error),
+        },
+        ServerJsonRpcMessage::Notification(notification) => {
+            Inbound::Notification(notification.notification)
+        }
+    }
+}
