@@ -214,7 +214,7 @@ async fn serve_http(
         .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
-        tracing::info!(%addr, "HTTP: MCP at http://{addr}/mcp, REST at http://{addr}/tools");
+        tracing::info!("listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)");
     }
     let stop = shutdown.clone();
     if let Err(error) = axum::serve(listener, app)

@@ -101,7 +101,10 @@ struct State {
     pid: Option<u32>,
     ready_since: Option<Instant>,
     last_error: Option<String>,
+    /// Exposed tools while ready; empty otherwise.
     tools: Arc<Vec<Tool>>,
+    /// The tools it had when last ready (kept after it fails, for clearer errors).
+    known_tools: Arc<Vec<Tool>>,
     startup: Option<Duration>,
 }
 
@@ -172,6 +175,7 @@ impl Downstream {
                 ready_since: None,
                 last_error: None,
                 tools: Arc::new(Vec::new()),
+                known_tools: Arc::new(Vec::new()),
                 startup: None,
             }),
             status_tx: watch::channel(status).0,
@@ -206,6 +210,11 @@ impl Downstream {
     /// The tools it exposes (after its filter); empty unless ready.
     pub fn tools(&self) -> Arc<Vec<Tool>> {
         self.lock_state().tools.clone()
+    }
+
+    /// The tools it had when it was last ready (empty if it never was).
+    pub fn known_tools(&self) -> Arc<Vec<Tool>> {
+        self.lock_state().known_tools.clone()
     }
 
     /// Its current status.
@@ -321,7 +330,9 @@ impl Downstream {
             Ok((connection, tools)) => {
                 {
                     let mut state = self.lock_state();
-                    state.tools = Arc::new(tools);
+                    let tools = Arc::new(tools);
+                    state.known_tools = tools.clone();
+                    state.tools = tools;
                     state.ready_since = Some(Instant::now());
                     state.startup = Some(started.elapsed());
                     state.last_error = None;
@@ -471,7 +482,12 @@ impl Downstream {
         let Ok(connection) = self.connection() else { return };
         match self.list_tools(&connection).await {
             Ok(tools) => {
-                self.lock_state().tools = Arc::new(tools);
+                {
+                    let mut state = self.lock_state();
+                    let tools = Arc::new(tools);
+                    state.known_tools = tools.clone();
+                    state.tools = tools;
+                }
                 tracing::info!(server = %self.name, tools = self.tools().len(), "tool list changed");
                 self.observer.tools_changed(&self.name);
             }

@@ -55,8 +55,11 @@ pub struct Router {
     settings: RouterSettings,
     /// Every configured server.
     downstreams: DownstreamSet,
-    /// The merged tools; replaced, never mutated.
+    /// The merged tools of the ready servers; replaced, never mutated.
     catalog: ArcSwap<Catalog>,
+    /// The same, built from what every server listed when it was last ready; only consulted
+    /// to explain why a name that is not in `catalog` cannot be called.
+    known: ArcSwap<Catalog>,
     /// Connected upstream sessions.
     sessions: Arc<Sessions>,
     /// Serialises catalogue rebuilds so two concurrent changes cannot publish out of order.
@@ -96,6 +99,7 @@ impl Router {
                 downstreams: DownstreamSet::new(entries, settings.defaults, observer),
                 settings,
                 catalog: ArcSwap::from_pointee(Catalog::default()),
+                known: ArcSwap::from_pointee(Catalog::default()),
                 sessions: Arc::new(Sessions::default()),
                 rebuild: std::sync::Mutex::new(()),
             }
@@ -136,7 +140,11 @@ impl Router {
     /// every server name that is a prefix of `target` followed by `.` is tried, longest
     /// first. An exposed name is accepted too.
     pub fn resolve_rest_name(&self, target: &str) -> Option<CatalogTool> {
-        let catalog = self.catalog();
+        self.resolve_in(&self.catalog(), target)
+            .or_else(|| self.resolve_in(&self.known.load(), target))
+    }
+
+    fn resolve_in(&self, catalog: &Catalog, target: &str) -> Option<CatalogTool> {
         let mut servers: Vec<&Arc<Downstream>> = self
             .downstreams
             .iter()
@@ -187,9 +195,9 @@ impl Router {
         context: CallContext,
     ) -> Result<Reply, RouterError> {
         let catalog = self.catalog.load();
-        let tool = catalog
-            .get(exposed)
-            .ok_or_else(|| RouterError::UnknownTool(exposed.to_owned()))?;
+        let Some(tool) = catalog.get(exposed) else {
+            return Err(self.why_missing(exposed));
+        };
         let downstream = self
             .downstreams
             .get(&tool.server)
@@ -211,6 +219,16 @@ impl Router {
         Ok(connection
             .request(ClientRequest::CallToolRequest(request), options)
             .await?)
+    }
+
+    /// A name that is not callable: either unknown, or a tool of a server that is down.
+    fn why_missing(&self, exposed: &str) -> RouterError {
+        let known = self.known.load();
+        let owner = known.get(exposed).and_then(|t| self.downstreams.get(&t.server));
+        match owner.map(|d| d.connection()) {
+            Some(Err(unavailable)) => RouterError::Downstream(unavailable),
+            _ => RouterError::UnknownTool(exposed.to_owned()),
+        }
     }
 
     fn invalid_result(&self, exposed: &str, error: serde_json::Error) -> RouterError {
@@ -241,6 +259,16 @@ impl Router {
                 tools: d.tools(),
             })
             .collect();
+        let known: Vec<ServerTools> = self
+            .downstreams
+            .iter()
+            .map(|d| ServerTools {
+                server: d.name().clone(),
+                prefix: d.prefix().to_owned(),
+                tools: d.known_tools(),
+            })
+            .collect();
+        self.known.store(Arc::new(Catalog::build(known, &self.settings.separator)));
         let next = Catalog::build(servers, &self.settings.separator);
         let changed = !next.same_tools_as(&self.catalog.load());
         self.catalog.store(Arc::new(next));

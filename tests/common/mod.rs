@@ -1,0 +1,233 @@
+//! Shared harness for the end-to-end tests: starts the real `mcp-orch` binary with a config
+//! written to a temp dir, finds the port it bound, and gives MCP (rmcp client) and REST
+//! (reqwest) access to it. Everything runs on 127.0.0.1 with bounded waits.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, Implementation,
+    InitializeRequestParams, ProtocolVersion,
+};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::ServiceExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The proxy binary under test.
+pub const PROXY: &str = env!("CARGO_BIN_EXE_mcp-orch");
+/// Our fixture MCP server.
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_mcp-orch-fixture");
+
+/// Path of the pinned `@modelcontextprotocol/server-everything` installed by
+/// `scripts/install-test-deps` (the README's test command runs it first).
+pub fn server_everything() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/npm/node_modules/.bin/mcp-server-everything");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-test-deps (scripts/test does it)",
+        path.display()
+    );
+    path
+}
+
+/// An `mcpServers` entry running the fixture over stdio.
+pub fn fixture_entry(name: &str) -> Value {
+    json!({ "command": FIXTURE, "args": ["--stdio", "--name", name] })
+}
+
+/// An `mcpServers` entry running the real reference server over stdio.
+pub fn everything_entry() -> Value {
+    json!({ "command": server_everything(), "args": ["stdio"] })
+}
+
+/// The client identity and pinned protocol version the tests use.
+pub fn client_info() -> InitializeRequestParams {
+    InitializeRequestParams::new(
+        ClientCapabilities::default(),
+        Implementation::new("mcp-orch-tests", "0"),
+    )
+    .with_protocol_version(ProtocolVersion::V_2025_11_25)
+}
+
+/// A running `mcp-orch` serving HTTP on an OS-chosen port.
+pub struct Proxy {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// Every line mcp-orch wrote to stderr so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+impl Proxy {
+    /// Starts `mcp-orch --mcp-config <tmp>/mcp-config.json --port 0` with `servers` as the
+    /// `mcpServers` object, plus `args`.
+    pub async fn start(servers: Value, args: &[&str]) -> Proxy {
+        Self::start_with(json!({ "mcpServers": servers }), None, args).await
+    }
+
+    /// Like [`Proxy::start`] with a whole mcp-config document and an optional config.yaml.
+    pub async fn start_with(mcp_config: Value, config_yaml: Option<&str>, args: &[&str]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let config_path = dir.path().join("mcp-config.json");
+        std::fs::write(&config_path, mcp_config.to_string()).unwrap_or_else(|e| panic!("write: {e}"));
+        let mut command = Command::new(PROXY);
+        command
+            .arg("--mcp-config")
+            .arg(&config_path)
+            .args(["--port", "0", "--no-stdio"])
+            .args(args)
+            .current_dir(dir.path())
+            .env("LOG_LEVEL", "debug")
+            .env_remove("RUST_LOG")
+            .env_remove("PROXY_PORT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(yaml) = config_yaml {
+            let yaml_path = dir.path().join("config.yaml");
+            std::fs::write(&yaml_path, yaml).unwrap_or_else(|e| panic!("write: {e}"));
+            command.arg("--config").arg(&yaml_path);
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn mcp-orch: {e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = tokio::sync::oneshot::channel::<String>();
+        {
+            let lines = lines.clone();
+            tokio::spawn(async move {
+                let mut port_tx = Some(port_tx);
+                let mut reader = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    if let Some(addr) = line.split("listening on http://").nth(1) {
+                        let addr: String = addr.chars().take_while(|c| !c.is_whitespace()).collect();
+                        if let Some(tx) = port_tx.take() {
+                            let _ = tx.send(addr);
+                        }
+                    }
+                    lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            });
+        }
+        let addr = tokio::time::timeout(Duration::from_secs(30), port_rx)
+            .await
+            .unwrap_or_else(|_| panic!("mcp-orch did not report its address; stderr: {:?}", lines.lock().map(|l| l.clone())))
+            .unwrap_or_else(|_| panic!("mcp-orch exited early; stderr: {:?}", lines.lock().map(|l| l.clone())));
+        Proxy {
+            child,
+            base: format!("http://{addr}"),
+            stderr: lines,
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/mcp`
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    /// GET a REST path, returning status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a raw body to a REST path, returning status and JSON body.
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until no server is `starting` (bounded), returning `/servers`.
+    pub async fn settled(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, servers) = self.get("/servers").await;
+            let starting = servers["servers"]
+                .as_array()
+                .map(|all| all.iter().any(|s| s["status"] == "starting"))
+                .unwrap_or(true);
+            if !starting {
+                return servers;
+            }
+            assert!(Instant::now() < deadline, "servers still starting: {servers}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A new MCP session over Streamable HTTP.
+    pub async fn mcp(&self) -> RunningService<RoleClient, InitializeRequestParams> {
+        let transport = StreamableHttpClientTransport::from_uri(self.mcp_url());
+        client_info()
+            .serve(transport)
+            .await
+            .unwrap_or_else(|e| panic!("MCP session over HTTP: {e}"))
+    }
+
+    /// The stderr lines so far, joined.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit code.
+    pub async fn stop(mut self) -> Option<i32> {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
+            Ok(Ok(status)) => status.code(),
+            _ => {
+                let _ = self.child.kill().await;
+                None
+            }
+        }
+    }
+}
+
+/// Calls a tool and returns the result.
+pub async fn call(
+    client: &RunningService<RoleClient, InitializeRequestParams>,
+    tool: &str,
+    arguments: Value,
+) -> Result<CallToolResult, rmcp::ServiceError> {
+    let mut params = CallToolRequestParams::new(tool.to_owned());
+    params.arguments = arguments.as_object().cloned();
+    client.peer().call_tool(params).await
+}
+
+/// The text of a tool result's first content block.
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
