@@ -89,7 +89,10 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
         Some(ModeArg::Batch) => Mode::Batch,
         None => service.server.mode,
     };
-    let host = cli.host.clone().unwrap_or_else(|| service.server.host.clone());
+    let host = cli
+        .host
+        .clone()
+        .unwrap_or_else(|| service.server.host.clone());
     Ok(Plan {
         service,
         servers,
@@ -103,7 +106,9 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
 pub async fn run(plan: Plan) -> Result<(), AppError> {
     let started = Instant::now();
     if plan.mode == Mode::Batch {
-        tracing::warn!("batch mode: the /batch endpoints are not available in this version yet; serving the proxy");
+        tracing::warn!(
+            "batch mode: the /batch endpoints are not available in this version yet; serving the proxy"
+        );
     }
     let settings = RouterSettings {
         separator: plan.service.proxy.separator.clone(),
@@ -214,7 +219,9 @@ async fn serve_http(
         .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
-        tracing::info!("listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)");
+        tracing::info!(
+            "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)"
+        );
     }
     let stop = shutdown.clone();
     if let Err(error) = axum::serve(listener, app)
@@ -247,7 +254,7 @@ fn spawn_startup_report(router: Arc<Router>, started: Instant) {
 async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut int)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),

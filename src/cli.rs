@@ -130,33 +130,74 @@ mod tests {
     #[test]
     fn launched_by_a_client_speaks_stdio_only() {
         let faces = choose_faces(&cli(&["--mode", "proxy"]), None, 3000, false);
-        assert_eq!(faces, Faces { stdio: true, http_port: None });
+        assert_eq!(
+            faces,
+            Faces {
+                stdio: true,
+                http_port: None
+            }
+        );
     }
 
     #[test]
     fn the_seed_snippet_speaks_stdio_and_http() {
         let faces = choose_faces(&cli(&["--mode", "proxy"]), Some(3000), 3000, false);
-        assert_eq!(faces, Faces { stdio: true, http_port: Some(3000) });
+        assert_eq!(
+            faces,
+            Faces {
+                stdio: true,
+                http_port: Some(3000)
+            }
+        );
     }
 
     #[test]
     fn a_port_flag_means_http_only_even_without_a_terminal() {
-        let faces = choose_faces(&cli(&["--mode", "proxy", "--port", "4000"]), None, 3000, false);
-        assert_eq!(faces, Faces { stdio: false, http_port: Some(4000) });
+        let faces = choose_faces(
+            &cli(&["--mode", "proxy", "--port", "4000"]),
+            None,
+            3000,
+            false,
+        );
+        assert_eq!(
+            faces,
+            Faces {
+                stdio: false,
+                http_port: Some(4000)
+            }
+        );
     }
 
     #[test]
     fn a_terminal_gets_http_on_the_config_port() {
         let faces = choose_faces(&cli(&[]), None, 3100, true);
-        assert_eq!(faces, Faces { stdio: false, http_port: Some(3100) });
+        assert_eq!(
+            faces,
+            Faces {
+                stdio: false,
+                http_port: Some(3100)
+            }
+        );
     }
 
     #[test]
     fn explicit_flags_win() {
         let faces = choose_faces(&cli(&["--stdio", "--port", "4000"]), None, 3000, true);
-        assert_eq!(faces, Faces { stdio: true, http_port: Some(4000) });
+        assert_eq!(
+            faces,
+            Faces {
+                stdio: true,
+                http_port: Some(4000)
+            }
+        );
         let faces = choose_faces(&cli(&["--no-stdio"]), None, 3000, false);
-        assert_eq!(faces, Faces { stdio: false, http_port: Some(3000) });
+        assert_eq!(
+            faces,
+            Faces {
+                stdio: false,
+                http_port: Some(3000)
+            }
+        );
         assert!(Cli::try_parse_from(["mcp-orch", "--stdio", "--no-stdio"]).is_err());
     }
 

@@ -10,7 +10,10 @@ fn main() -> ExitCode {
     if let Some(warning) = telemetry::init(cli.log_level.as_deref()) {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("mcp-orch: cannot start the async runtime: {error}");

@@ -22,12 +22,18 @@ fn run(mcp_config: &str, config_yaml: Option<&str>) -> (Option<i32>, String) {
         command.arg("--config").arg(&yaml_path);
     }
     let output = command.output().unwrap_or_else(|e| panic!("{e}"));
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn wrong_type_names_file_and_key_path() {
-    let (code, stderr) = run(r#"{"mcpServers": {"github": {"command": "npx", "args": ["-y", 5]}}}"#, None);
+    let (code, stderr) = run(
+        r#"{"mcpServers": {"github": {"command": "npx", "args": ["-y", 5]}}}"#,
+        None,
+    );
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("mcp-config.json"), "{stderr}");
     assert!(stderr.contains("mcpServers.github.args[1]"), "{stderr}");
@@ -36,7 +42,10 @@ fn wrong_type_names_file_and_key_path() {
 
 #[test]
 fn syntax_error_names_line_and_column() {
-    let (code, stderr) = run("{\n  \"mcpServers\": {\n    \"a\": { \"command\": \"x\" }\n  ,\n}", None);
+    let (code, stderr) = run(
+        "{\n  \"mcpServers\": {\n    \"a\": { \"command\": \"x\" }\n  ,\n}",
+        None,
+    );
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("mcp-config.json:"), "{stderr}");
 }
@@ -46,7 +55,10 @@ fn an_entry_without_command_or_url_is_rejected() {
     let (code, stderr) = run(r#"{"mcpServers": {"broken": {"args": []}}}"#, None);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("mcpServers.broken"), "{stderr}");
-    assert!(stderr.contains("command") && stderr.contains("url"), "{stderr}");
+    assert!(
+        stderr.contains("command") && stderr.contains("url"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -60,7 +72,13 @@ fn bad_yaml_value_names_config_yaml_and_key() {
 #[test]
 fn a_missing_file_is_named() {
     let output = Command::new(common::PROXY)
-        .args(["--mcp-config", "/nonexistent/mcp-config.json", "--port", "0", "--no-stdio"])
+        .args([
+            "--mcp-config",
+            "/nonexistent/mcp-config.json",
+            "--port",
+            "0",
+            "--no-stdio",
+        ])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&output.stderr);

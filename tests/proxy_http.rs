@@ -6,8 +6,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{call, everything_entry, fixture_entry, text, Proxy};
-use rmcp::model::{ProgressNotificationParam, ProgressToken, NumberOrString, RequestMetaObject};
+use common::{Proxy, call, everything_entry, fixture_entry, text};
+use rmcp::model::{NumberOrString, ProgressNotificationParam, ProgressToken, RequestMetaObject};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,24 +18,54 @@ async fn merged_tools_of_fixture_and_server_everything_are_listed_and_callable()
     )
     .await;
     let client = proxy.mcp().await;
-    let tools = client.peer().list_all_tools().await.unwrap_or_else(|e| panic!("{e}"));
+    let tools = client
+        .peer()
+        .list_all_tools()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let names: HashSet<String> = tools.iter().map(|t| t.name.to_string()).collect();
-    for expected in ["fixture__echo", "fixture__add", "fixture__sleep", "everything__echo", "everything__get-sum"] {
-        assert!(names.contains(expected), "{expected} missing from {names:?}");
+    for expected in [
+        "fixture__echo",
+        "fixture__add",
+        "fixture__sleep",
+        "everything__echo",
+        "everything__get-sum",
+    ] {
+        assert!(
+            names.contains(expected),
+            "{expected} missing from {names:?}"
+        );
     }
-    assert!(names.iter().all(|n| mcp_orch::catalog::is_client_safe(n)), "{names:?}");
+    assert!(
+        names.iter().all(|n| mcp_orch::catalog::is_client_safe(n)),
+        "{names:?}"
+    );
     // Definitions pass through apart from the name.
-    let sum = tools.iter().find(|t| t.name == "everything__get-sum").map(|t| t.input_schema.clone());
+    let sum = tools
+        .iter()
+        .find(|t| t.name == "everything__get-sum")
+        .map(|t| t.input_schema.clone());
     assert_eq!(
         sum.and_then(|s| s.get("required").cloned()),
         Some(json!(["a", "b"])),
         "the input schema is the server's own"
     );
 
-    let echoed = call(&client, "fixture__echo", json!({ "text": "hello through the proxy" })).await;
-    assert_eq!(echoed.as_ref().map(text).ok().as_deref(), Some("hello through the proxy"));
+    let echoed = call(
+        &client,
+        "fixture__echo",
+        json!({ "text": "hello through the proxy" }),
+    )
+    .await;
+    assert_eq!(
+        echoed.as_ref().map(text).ok().as_deref(),
+        Some("hello through the proxy")
+    );
     let sum = call(&client, "everything__get-sum", json!({ "a": 2, "b": 3 })).await;
-    assert_eq!(sum.as_ref().map(text).ok().as_deref(), Some("The sum of 2 and 3 is 5."));
+    assert_eq!(
+        sum.as_ref().map(text).ok().as_deref(),
+        Some("The sum of 2 and 3 is 5.")
+    );
     let echoed = call(&client, "everything__echo", json!({ "message": "hi" })).await;
     assert_eq!(echoed.as_ref().map(text).ok().as_deref(), Some("Echo: hi"));
     client.cancel().await.ok();
@@ -44,7 +74,11 @@ async fn merged_tools_of_fixture_and_server_everything_are_listed_and_callable()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_concurrent_calls_over_four_sessions_each_get_their_own_answer() {
-    let proxy = Proxy::start(json!({ "a": fixture_entry("a"), "b": fixture_entry("b") }), &[]).await;
+    let proxy = Proxy::start(
+        json!({ "a": fixture_entry("a"), "b": fixture_entry("b") }),
+        &[],
+    )
+    .await;
     proxy.settled().await;
     let mut clients = Vec::new();
     for _ in 0..4 {
@@ -93,13 +127,22 @@ async fn a_server_that_cannot_start_is_failed_while_the_others_serve() {
     };
     assert_eq!(status("good")["status"], "ready");
     assert_eq!(status("missing")["status"], "failed");
-    let reason = status("missing")["last_error"].as_str().unwrap_or_default().to_owned();
-    assert!(reason.contains("/nonexistent/definitely-not-a-command"), "{reason}");
+    let reason = status("missing")["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("/nonexistent/definitely-not-a-command"),
+        "{reason}"
+    );
     assert_eq!(status("crashy")["status"], "failed");
 
     let client = proxy.mcp().await;
     let echoed = call(&client, "good__echo", json!({ "text": "still here" })).await;
-    assert_eq!(echoed.as_ref().map(text).ok().as_deref(), Some("still here"));
+    assert_eq!(
+        echoed.as_ref().map(text).ok().as_deref(),
+        Some("still here")
+    );
     client.cancel().await.ok();
     proxy.stop().await;
 }
@@ -112,7 +155,11 @@ async fn unknown_tool_is_invalid_params() {
     match error {
         Err(rmcp::ServiceError::McpError(error)) => {
             assert_eq!(error.code.0, -32602);
-            assert!(error.message.contains("f__no_such_tool"), "{}", error.message);
+            assert!(
+                error.message.contains("f__no_such_tool"),
+                "{}",
+                error.message
+            );
         }
         other => panic!("expected a JSON-RPC error, got {other:?}"),
     }
@@ -138,12 +185,22 @@ async fn a_tool_error_result_and_a_timeout_are_tool_errors_naming_the_server() {
     let timed_out = timed_out.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(timed_out.is_error, Some(true));
     let message = text(&timed_out);
-    assert!(message.contains("'slow'") && message.contains("300ms"), "{message}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "the timeout fired late");
+    assert!(
+        message.contains("'slow'") && message.contains("300ms"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the timeout fired late"
+    );
     // The fixture saw the cancellation mcp-orch sent for the timed-out call.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while !proxy.logs().contains("sleep cancelled") {
-        assert!(std::time::Instant::now() < deadline, "no cancellation reached the server:\n{}", proxy.logs());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cancellation reached the server:\n{}",
+            proxy.logs()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     client.cancel().await.ok();
@@ -156,12 +213,16 @@ async fn progress_reaches_the_caller_with_its_own_token() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
     let client = ProgressClient { tx }.serve_http(&proxy.mcp_url()).await;
     let mut params = rmcp::model::CallToolRequestParams::new("p__progress");
-    params.arguments = json!({ "steps": 3, "interval_ms": 10 }).as_object().cloned();
+    params.arguments = json!({ "steps": 3, "interval_ms": 10 })
+        .as_object()
+        .cloned();
     let mut request = rmcp::model::CallToolRequest::new(params);
     let token = ProgressToken(NumberOrString::String("caller-token-42".into()));
     {
         use rmcp::model::GetExtensions;
-        request.extensions_mut().insert(RequestMetaObject::with_progress_token(token.clone()));
+        request
+            .extensions_mut()
+            .insert(RequestMetaObject::with_progress_token(token.clone()));
     }
     let result = client
         .peer()
@@ -169,7 +230,8 @@ async fn progress_reaches_the_caller_with_its_own_token() {
         .await;
     assert!(result.is_ok(), "{result:?}");
     let mut seen = Vec::new();
-    while let Ok(Some(p)) = tokio::time::timeout(std::time::Duration::from_secs(2), rx.recv()).await {
+    while let Ok(Some(p)) = tokio::time::timeout(std::time::Duration::from_secs(2), rx.recv()).await
+    {
         seen.push(p);
         if seen.len() == 3 {
             break;
@@ -177,7 +239,10 @@ async fn progress_reaches_the_caller_with_its_own_token() {
     }
     assert_eq!(seen.len(), 3, "{seen:?}");
     assert!(seen.iter().all(|p| p.progress_token == token), "{seen:?}");
-    assert_eq!(seen.iter().map(|p| p.progress).collect::<Vec<_>>(), [1.0, 2.0, 3.0]);
+    assert_eq!(
+        seen.iter().map(|p| p.progress).collect::<Vec<_>>(),
+        [1.0, 2.0, 3.0]
+    );
     client.cancel().await.ok();
     proxy.stop().await;
 }
@@ -209,6 +274,8 @@ impl ProgressClient {
     ) -> rmcp::service::RunningService<rmcp::RoleClient, ProgressClient> {
         use rmcp::ServiceExt;
         let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_owned());
-        self.serve(transport).await.unwrap_or_else(|e| panic!("{e}"))
+        self.serve(transport)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }

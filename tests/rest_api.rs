@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{everything_entry, fixture_entry, Proxy};
-use serde_json::{json, Value};
+use common::{Proxy, everything_entry, fixture_entry};
+use serde_json::{Value, json};
 
 fn find<'a>(list: &'a Value, key: &str, name: &str) -> &'a Value {
     list.as_array()
@@ -15,10 +15,21 @@ fn find<'a>(list: &'a Value, key: &str, name: &str) -> &'a Value {
 fn assert_error_format(body: &Value, code: &str) {
     let error = &body["error"];
     assert_eq!(error["code"], code, "{body}");
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert!(error["details"].is_object(), "{body}");
-    assert!(error["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
-    assert!(error["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{body}");
+    assert!(
+        error["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    assert!(
+        error["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,28 +54,43 @@ async fn tools_servers_health_and_calls() {
     assert!(echo["description"].as_str().is_some_and(|d| !d.is_empty()));
     assert_eq!(echo["input_schema"]["type"], "object");
     find(&tools["tools"], "name", "everything__get-sum");
-    assert_eq!(tools["count"].as_u64(), tools["tools"].as_array().map(|a| a.len() as u64));
+    assert_eq!(
+        tools["count"].as_u64(),
+        tools["tools"].as_array().map(|a| a.len() as u64)
+    );
 
     let (status, one) = proxy.get("/tools/everything").await;
     assert_eq!(status, 200);
-    assert!(one["tools"].as_array().is_some_and(|t| t.iter().all(|t| t["server"] == "everything")));
+    assert!(
+        one["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t["server"] == "everything"))
+    );
     assert_eq!(one["status"], "ready");
     let (status, body) = proxy.get("/tools/nope").await;
     assert_eq!(status, 404);
     assert_error_format(&body, "SERVER_NOT_FOUND");
 
     // Calls by {server}.{tool}; server names with `_`, `-` are resolved by the catalogue.
-    let (status, result) = proxy.post("/tools/my_fix-1.echo", r#"{"text":"rest hello"}"#).await;
+    let (status, result) = proxy
+        .post("/tools/my_fix-1.echo", r#"{"text":"rest hello"}"#)
+        .await;
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["content"][0]["text"], "rest hello");
-    let (status, result) = proxy.post("/tools/everything.get-sum", r#"{"a":40,"b":2}"#).await;
+    let (status, result) = proxy
+        .post("/tools/everything.get-sum", r#"{"a":40,"b":2}"#)
+        .await;
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["content"][0]["text"], "The sum of 40 and 2 is 42.");
-    let (status, result) = proxy.post("/tools/my_fix-1.add", r#"{"a":1.5,"b":2}"#).await;
+    let (status, result) = proxy
+        .post("/tools/my_fix-1.add", r#"{"a":1.5,"b":2}"#)
+        .await;
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["structuredContent"]["sum"], 3.5);
     // A tool's own error is a successful call with isError.
-    let (status, result) = proxy.post("/tools/my_fix-1.fail", r#"{"message":"nope"}"#).await;
+    let (status, result) = proxy
+        .post("/tools/my_fix-1.fail", r#"{"message":"nope"}"#)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(result["isError"], true);
     // Empty body = no arguments.
@@ -90,7 +116,10 @@ async fn tools_servers_health_and_calls() {
     assert!(fixture["uptime_seconds"].as_f64().is_some());
     assert!(fixture["tool_count"].as_u64().is_some_and(|n| n >= 8));
     assert!(fixture["last_error"].is_null());
-    assert_eq!(find(&servers["servers"], "name", "off")["status"], "disabled");
+    assert_eq!(
+        find(&servers["servers"], "name", "off")["status"],
+        "disabled"
+    );
 
     let (status, health) = proxy.get("/health").await;
     assert_eq!(status, 200);
@@ -116,12 +145,17 @@ async fn calls_to_a_failed_server_answer_at_once_with_a_clear_error() {
     assert_eq!(status, 503, "{body}");
     assert_error_format(&body, "SERVER_NOT_RUNNING");
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("'dead'") && message.contains("code 7"), "{message}");
+    assert!(
+        message.contains("'dead'") && message.contains("code 7"),
+        "{message}"
+    );
     let (_, servers) = proxy.get("/servers").await;
     let dead = find(&servers["servers"], "name", "dead");
     assert_eq!(dead["status"], "failed");
     assert!(
-        dead["last_error"].as_str().is_some_and(|e| e.contains("code 7")),
+        dead["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("code 7")),
         "{dead}"
     );
     let (_, health) = proxy.get("/health").await;
@@ -140,7 +174,10 @@ async fn request_ids_are_echoed() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        response.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
         Some("my-req-1")
     );
     let body: Value = response.json().await.unwrap_or_default();

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::downstream::DownstreamError;
 use crate::router::RouterError;
@@ -46,9 +46,11 @@ impl ApiError {
     pub fn from_router(request_id: &RequestId, error: RouterError) -> Self {
         let message = error.to_string();
         let (status, code, details) = match &error {
-            RouterError::UnknownTool(tool) => {
-                (StatusCode::NOT_FOUND, "TOOL_NOT_FOUND", json!({ "tool": tool }))
-            }
+            RouterError::UnknownTool(tool) => (
+                StatusCode::NOT_FOUND,
+                "TOOL_NOT_FOUND",
+                json!({ "tool": tool }),
+            ),
             RouterError::UnknownServer(server) => (
                 StatusCode::NOT_FOUND,
                 "SERVER_NOT_FOUND",

@@ -21,7 +21,7 @@ use axum::routing::get;
 
 use crate::router::Router;
 
-pub use error::{humantime_rfc3339, ApiError};
+pub use error::{ApiError, humantime_rfc3339};
 pub use request_id::RequestId;
 
 /// What every REST handler can reach.

@@ -1,12 +1,12 @@
 //! A request id for every HTTP request: taken from `X-Request-Id` when the client sent a
 //! sane one, otherwise generated; echoed in the response header and in error bodies.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::HeaderValue;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 

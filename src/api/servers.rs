@@ -1,8 +1,8 @@
 //! `GET /servers` and `GET /health`.
 
-use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use axum::extract::State;
+use serde_json::{Value, json};
 
 use crate::downstream::Status;
 
@@ -19,8 +19,16 @@ pub async fn list(State(state): State<ApiState>) -> Json<Value> {
 pub async fn health(State(state): State<ApiState>) -> Json<Value> {
     let servers = state.router.downstreams().snapshot();
     let count = |status: Status| servers.iter().filter(|s| s.status == status).count();
-    let (ready, starting, failed) = (count(Status::Ready), count(Status::Starting), count(Status::Failed));
-    let status = if failed == 0 && starting == 0 { "ok" } else { "degraded" };
+    let (ready, starting, failed) = (
+        count(Status::Ready),
+        count(Status::Starting),
+        count(Status::Failed),
+    );
+    let status = if failed == 0 && starting == 0 {
+        "ok"
+    } else {
+        "degraded"
+    };
     Json(json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION"),

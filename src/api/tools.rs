@@ -1,11 +1,11 @@
 //! `GET /tools`, `GET /tools/{server}`, `POST /tools/{server}.{tool}`.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use rmcp::model::JsonObject;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::catalog::CatalogTool;
 use crate::router::CallContext;
@@ -83,13 +83,20 @@ pub async fn call(
             &request_id,
             StatusCode::NOT_FOUND,
             "TOOL_NOT_FOUND",
-            format!("no tool '{target}': use /tools/{{server}}.{{tool}} with a name from GET /tools"),
+            format!(
+                "no tool '{target}': use /tools/{{server}}.{{tool}} with a name from GET /tools"
+            ),
         )
         .with_details(json!({ "tool": target })));
     };
     let arguments = parse_arguments(&body).map_err(|message| {
-        ApiError::new(&request_id, StatusCode::BAD_REQUEST, "INVALID_ARGUMENTS", message)
-            .with_details(json!({ "tool": target }))
+        ApiError::new(
+            &request_id,
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENTS",
+            message,
+        )
+        .with_details(json!({ "tool": target }))
     })?;
     let result = state
         .router

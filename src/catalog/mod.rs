@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rmcp::model::Tool;
 
-pub use naming::{assign_exposed_names, is_client_safe, NameRequest, MAX_EXPOSED_NAME_LEN};
+pub use naming::{MAX_EXPOSED_NAME_LEN, NameRequest, assign_exposed_names, is_client_safe};
 
 /// The tools one ready server contributes, as it listed them (after its tool filter).
 #[derive(Debug, Clone)]

@@ -5,23 +5,36 @@
 //! `config.yaml` (how mcp-orch itself runs). Everything downstream of this module receives
 //! already-validated values; nothing here spawns, connects or listens.
 //!
-//! Errors name the file, the key path (`mcpServers.github.args[1]`) and what was expected.
+//! Both files go through the same pipeline: text → `serde_json::Value` (JSON, or YAML via
+//! serde-saphyr) → `${VAR}` expansion of every string value → a typed walk that knows the
+//! exact key path of everything it reads. Errors name the file, the key path
+//! (`mcpServers.github.args[1]`) and what was expected; unknown keys and unset variables are
+//! returned as [`ConfigWarning`]s rather than failing.
 
 mod duration;
 mod error;
 mod expand;
 mod locate;
 mod mcp_servers;
+mod server_entry;
 mod service;
+mod service_sections;
+mod syntax;
+mod transport;
+mod tree;
+mod warning;
 
 pub use duration::parse_duration;
 pub use error::ConfigError;
-pub use expand::{expand_env, ExpandWarning};
-pub use locate::{locate_mcp_config, locate_service_config, Located};
+pub use expand::{ExpandWarning, expand_env};
+pub use locate::{Located, locate_mcp_config, locate_service_config};
 pub use mcp_servers::{
-    load_mcp_servers, parse_mcp_servers, McpServers, ServerEntry, ToolFilter, TransportSpec,
+    McpServers, ServerEntry, ToolFilter, TransportSpec, load_mcp_servers, parse_mcp_servers,
+    parse_mcp_servers_with,
 };
 pub use service::{
-    load_service_config, parse_service_config, ApiKeyEntry, ExecutionSettings, LlmSettings, Mode,
-    Permission, ProxySettings, SecuritySettings, ServerSettings, ServiceConfig,
+    ApiKeyEntry, ExecutionSettings, LlmSettings, Mode, Permission, ProxySettings, SecuritySettings,
+    ServerSettings, ServiceConfig, load_service_config, parse_service_config,
+    parse_service_config_with,
 };
+pub use warning::{ConfigWarning, WarningKind};

@@ -5,16 +5,34 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::ConfigError;
+use serde_json::Value;
 
-/// The whole of `config.yaml`, defaults filled in.
-#[derive(Debug, Clone, PartialEq)]
+use super::expand::expand_tree;
+use super::service_sections::parse_sections;
+use super::syntax::parse_yaml;
+use super::tree::Walk;
+use super::{ConfigError, ConfigWarning};
+
+/// How `config.yaml` is named in messages when it was parsed from a string.
+const UNNAMED: &str = "<config.yaml>";
+
+/// The whole of `config.yaml`, defaults filled in. `ServiceConfig::default()` is what an
+/// empty or absent file means (and what `config.example.yaml` spells out).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServiceConfig {
+    /// `server:` — listen address and mode.
     pub server: ServerSettings,
+    /// `proxy:` — naming and timeouts of the aggregated catalogue.
     pub proxy: ProxySettings,
+    /// `security:` — API keys.
     pub security: SecuritySettings,
+    /// `llm:` — batch planner settings, free-form.
     pub llm: LlmSettings,
+    /// `execution:` — batch mode limits.
     pub execution: ExecutionSettings,
+    /// Accepted-but-suspicious findings (unknown keys outside `llm`, unset `${VAR}`s), for the
+    /// caller to log. Empty for [`ServiceConfig::default`].
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// `server:` — where the HTTP faces listen and which mode runs.
@@ -29,9 +47,12 @@ pub struct ServerSettings {
 }
 
 /// `--mode` / `server.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
+    /// Serve the aggregated MCP servers (the default).
+    #[default]
     Proxy,
+    /// Batch execution of planned tasks.
     Batch,
 }
 
@@ -49,15 +70,20 @@ pub struct ProxySettings {
 /// `security:` — consumed by the security layer (issue 5).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SecuritySettings {
+    /// Require an API key on the HTTP endpoints. Default false.
     pub enable_auth: bool,
+    /// The accepted keys; names and keys are unique, keys non-empty. Default none.
     pub api_keys: Vec<ApiKeyEntry>,
 }
 
 /// One `security.api_keys[]` entry. `Debug` never prints the key.
 #[derive(Clone, PartialEq)]
 pub struct ApiKeyEntry {
+    /// Who the key belongs to, for logs; never secret.
     pub name: String,
+    /// The secret itself (normally from `${VAR}`).
     pub key: String,
+    /// What the key allows, sorted and without duplicates.
     pub permissions: Vec<Permission>,
 }
 
@@ -74,13 +100,19 @@ impl std::fmt::Debug for ApiKeyEntry {
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Permission {
+    /// `read`
     Read,
+    /// `write`
     Write,
+    /// `execute`
     Execute,
 }
 
 /// `llm:` — kept as the parsed YAML tree until the batch planner (issue 6) types it.
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// `Debug` shows the provider and the top-level key names of `raw`, not its values: the
+/// section usually holds an API key.
+#[derive(Clone, PartialEq, Default)]
 pub struct LlmSettings {
     /// `llm.provider` (azure | bedrock | openai | anthropic | gemini), if set.
     pub provider: Option<String>,
@@ -99,20 +131,215 @@ pub struct ExecutionSettings {
     pub retry_count: u32,
 }
 
-impl Default for ServiceConfig {
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = match &self.raw {
+            Value::Object(map) => map.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        f.debug_struct("LlmSettings")
+            .field("provider", &self.provider)
+            .field("raw (values redacted)", &keys)
+            .finish()
+    }
+}
+
+impl Default for ServerSettings {
     fn default() -> Self {
-        unimplemented!("config helper")
+        ServerSettings {
+            host: "127.0.0.1".to_string(),
+            port: 3000,
+            mode: Mode::Proxy,
+        }
+    }
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            separator: "__".to_string(),
+            default_timeout: Duration::from_secs(60),
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for ExecutionSettings {
+    fn default() -> Self {
+        ExecutionSettings {
+            max_parallel_tasks: 10,
+            task_timeout: Duration::from_secs(300),
+            retry_count: 3,
+        }
     }
 }
 
 /// Reads, expands and validates a `config.yaml` file.
 pub fn load_service_config(path: &Path) -> Result<ServiceConfig, ConfigError> {
-    let _ = path;
-    unimplemented!("config helper")
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    parse_service_config(&text, Some(path))
 }
 
 /// Parses `config.yaml` text; `source` names the file in error messages.
-pub fn parse_service_config(text: &str, source: Option<&Path>) -> Result<ServiceConfig, ConfigError> {
-    let _ = (text, source);
-    unimplemented!("config helper")
+pub fn parse_service_config(
+    text: &str,
+    source: Option<&Path>,
+) -> Result<ServiceConfig, ConfigError> {
+    parse_service_config_with(text, source, &|name| std::env::var(name).ok())
+}
+
+/// [`parse_service_config`] with `${VAR}` lookups answered by `lookup` instead of the process
+/// environment, so tests and embedders control what variables exist.
+pub fn parse_service_config_with(
+    text: &str,
+    source: Option<&Path>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<ServiceConfig, ConfigError> {
+    let file = source.unwrap_or(Path::new(UNNAMED));
+    let mut tree = parse_yaml(text, file)?;
+    let expansion = expand_tree(&mut tree, lookup);
+    let mut walk = Walk::new(file, true, expansion);
+    let mut config = ServiceConfig::default();
+    if !tree.is_null() {
+        parse_sections(&mut walk, &tree, &mut config)?;
+    }
+    config.warnings = walk.into_warnings();
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const EXAMPLE: &str = include_str!("../../config.example.yaml");
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "API_KEY" => Some("k-123-secret".into()),
+            "OPENAI_API_KEY" => Some("sk-secret".into()),
+            "PORT" => Some("8080".into()),
+            _ => None,
+        }
+    }
+
+    fn parse(yaml: &str) -> ServiceConfig {
+        match parse_service_config_with(yaml, None, &env) {
+            Ok(config) => config,
+            Err(err) => panic!("{yaml}: {err}"),
+        }
+    }
+
+    /// The example with the commented-out block starting at the line `header` uncommented.
+    fn uncomment_block(text: &str, header: &str) -> String {
+        let mut out = Vec::new();
+        let mut prefix: Option<String> = None;
+        for line in text.lines() {
+            if line.trim() == header {
+                prefix = Some(line[..line.find('#').unwrap_or(0)].to_string());
+            }
+            match &prefix {
+                Some(indent) if line.starts_with(&format!("{indent}# ")) => {
+                    out.push(format!("{indent}{}", &line[indent.len() + 2..]));
+                }
+                _ => {
+                    prefix = None;
+                    out.push(line.to_string());
+                }
+            }
+        }
+        out.join("\n")
+    }
+
+    #[test]
+    fn defaults() {
+        let config = ServiceConfig::default();
+        assert_eq!(config.server.host, "127.0.0.1");
+        assert_eq!(config.server.port, 3000);
+        assert_eq!(config.server.mode, Mode::Proxy);
+        assert_eq!(config.proxy.separator, "__");
+        assert_eq!(config.proxy.default_timeout, Duration::from_secs(60));
+        assert_eq!(config.proxy.startup_timeout, Duration::from_secs(60));
+        assert!(!config.security.enable_auth);
+        assert!(config.security.api_keys.is_empty());
+        assert_eq!(config.llm, LlmSettings::default());
+        assert_eq!(config.llm.raw, Value::Null);
+        assert_eq!(config.execution.max_parallel_tasks, 10);
+        assert_eq!(config.execution.task_timeout, Duration::from_secs(300));
+        assert_eq!(config.execution.retry_count, 3);
+        assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn empty_files_and_sections_are_all_defaults() {
+        for yaml in [
+            "",
+            "\n",
+            "# only a comment\n",
+            "~",
+            "server:\nproxy:\nllm:\n",
+            "{}",
+        ] {
+            assert_eq!(parse(yaml), ServiceConfig::default(), "{yaml:?}");
+        }
+    }
+
+    #[test]
+    fn example_file_is_exactly_the_defaults() {
+        assert_eq!(parse(EXAMPLE), ServiceConfig::default());
+    }
+
+    #[test]
+    fn example_file_commented_out_blocks_are_valid() {
+        let text = uncomment_block(EXAMPLE, "# api_keys:").replace("  api_keys: []\n", "");
+        let text = uncomment_block(&text, "# llm:");
+        let config = parse(&text);
+        assert_eq!(
+            config.security.api_keys,
+            vec![ApiKeyEntry {
+                name: "ci".into(),
+                key: "k-123-secret".into(),
+                permissions: vec![Permission::Read, Permission::Execute],
+            }]
+        );
+        assert_eq!(config.llm.provider.as_deref(), Some("openai"));
+        assert_eq!(
+            config.llm.raw,
+            json!({"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-secret"})
+        );
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let err = parse_service_config_with(
+            "server:\n  port: [1, 2\n",
+            Some(Path::new("/etc/orch/config.yaml")),
+            &env,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+        assert!(
+            err.to_string().starts_with("/etc/orch/config.yaml:"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn load_reads_the_file() {
+        let path =
+            std::env::temp_dir().join(format!("mcp-orch-config-{}.yaml", std::process::id()));
+        std::fs::write(&path, "server: {port: 4000}\n").unwrap();
+        let loaded = load_service_config(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(loaded.unwrap().server.port, 4000);
+        assert!(matches!(
+            load_service_config(&path),
+            Err(ConfigError::Read { .. })
+        ));
+    }
 }

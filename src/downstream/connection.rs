@@ -232,14 +232,18 @@ impl Connection {
                 },
             )
             .await?;
-        let result: InitializeResult = reply.decode().map_err(|e| self.protocol("initialize result", e))?;
+        let result: InitializeResult = reply
+            .decode()
+            .map_err(|e| self.protocol("initialize result", e))?;
         if !ACCEPTED_DOWNSTREAM_VERSIONS.contains(&result.protocol_version) {
             return Err(DownstreamError::Start {
                 server: self.server.to_string(),
                 reason: format!(
                     "it answered with protocol version {} (mcp-orch speaks {})",
                     result.protocol_version,
-                    ACCEPTED_DOWNSTREAM_VERSIONS.map(|v| v.to_string()).join(", ")
+                    ACCEPTED_DOWNSTREAM_VERSIONS
+                        .map(|v| v.to_string())
+                        .join(", ")
                 ),
             });
         }
@@ -347,10 +351,9 @@ impl Connection {
             }
             Inbound::Notification(ServerNotification::ProgressNotification(progress)) => {
                 let events = match &progress.params.progress_token.0 {
-                    NumberOrString::Number(n) => self
-                        .lock_pending()
-                        .get(n)
-                        .and_then(|p| p.events.clone()),
+                    NumberOrString::Number(n) => {
+                        self.lock_pending().get(n).and_then(|p| p.events.clone())
+                    }
                     NumberOrString::String(_) => None,
                 };
                 match events {
@@ -387,11 +390,10 @@ impl Connection {
         let target = {
             let pending = self.lock_pending();
             match origin {
-                Some(NumberOrString::Number(n)) => {
-                    pending.get(&n).and_then(|p| p.events.clone()).ok_or(
-                        "the call that caused it is no longer in flight",
-                    )
-                }
+                Some(NumberOrString::Number(n)) => pending
+                    .get(&n)
+                    .and_then(|p| p.events.clone())
+                    .ok_or("the call that caused it is no longer in flight"),
                 _ => {
                     let mut candidates = pending.values().filter_map(|p| p.events.as_ref());
                     match (candidates.next(), candidates.next()) {
@@ -414,7 +416,10 @@ impl Connection {
                     id,
                     Err(ErrorData::new(
                         ErrorCode::INVALID_REQUEST,
-                        format!("mcp-orch cannot relay {method} from server '{}': {why}", self.server),
+                        format!(
+                            "mcp-orch cannot relay {method} from server '{}': {why}",
+                            self.server
+                        ),
                         None,
                     )),
                 );
@@ -513,12 +518,12 @@ impl PendingGuard<'_> {
         self.armed = false;
         let removed = self.connection.lock_pending().remove(&self.id);
         if removed.is_some() && self.sent && !self.connection.is_closed() {
-            let notification = ClientNotification::CancelledNotification(CancelledNotification::new(
-                CancelledNotificationParam::new(
+            let notification = ClientNotification::CancelledNotification(
+                CancelledNotification::new(CancelledNotificationParam::new(
                     Some(NumberOrString::Number(self.id)),
                     Some(reason.unwrap_or("the caller went away").to_owned()),
-                ),
-            ));
+                )),
+            );
             if self
                 .connection
                 .outbound

@@ -42,8 +42,9 @@ pub fn build_headers(
     for (name, value) in headers {
         let header_name = HeaderName::try_from(name.as_str())
             .map_err(|_| format!("header name '{name}' is not a valid HTTP header name"))?;
-        let mut header_value = HeaderValue::try_from(value.as_str())
-            .map_err(|_| format!("the value of header '{name}' is not a valid HTTP header value"))?;
+        let mut header_value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+            format!("the value of header '{name}' is not a valid HTTP header value")
+        })?;
         header_value.set_sensitive(true);
         out.insert(header_name, header_value);
     }
@@ -67,7 +68,12 @@ pub fn connect(
         stop: CancellationToken::new(),
         done: CancellationToken::new(),
     };
-    tokio::spawn(pump(transport, connection.clone(), outbound, handle.clone()));
+    tokio::spawn(pump(
+        transport,
+        connection.clone(),
+        outbound,
+        handle.clone(),
+    ));
     Ok((connection, handle))
 }
 

@@ -31,10 +31,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ServerEntry, TransportSpec};
 
 pub use connection::{
-    CallEvent, CallOptions, Connection, Reply, ACCEPTED_DOWNSTREAM_VERSIONS,
-    DOWNSTREAM_PROTOCOL_VERSION,
+    ACCEPTED_DOWNSTREAM_VERSIONS, CallEvent, CallOptions, Connection, DOWNSTREAM_PROTOCOL_VERSION,
+    Reply,
 };
-pub use error::{humanize, DownstreamError};
+pub use error::{DownstreamError, humanize};
 pub use stderr_log::{LogLine, StderrLog};
 pub use stdio::describe_exit;
 
@@ -159,7 +159,11 @@ impl std::fmt::Debug for Downstream {
 }
 
 impl Downstream {
-    fn new(entry: ServerEntry, defaults: Defaults, observer: Arc<dyn DownstreamObserver>) -> Arc<Self> {
+    fn new(
+        entry: ServerEntry,
+        defaults: Defaults,
+        observer: Arc<dyn DownstreamObserver>,
+    ) -> Arc<Self> {
         let status = if entry.disabled {
             Status::Disabled
         } else {
@@ -317,7 +321,10 @@ impl Downstream {
             return;
         }
         let started = Instant::now();
-        let startup_timeout = self.entry.startup_timeout.unwrap_or(self.defaults.startup_timeout);
+        let startup_timeout = self
+            .entry
+            .startup_timeout
+            .unwrap_or(self.defaults.startup_timeout);
         let mut wire_slot: Option<Wire> = None;
         let attempt = tokio::select! {
             result = tokio::time::timeout(startup_timeout, self.start(&mut wire_slot)) => match result {
@@ -414,7 +421,10 @@ impl Downstream {
             }
         };
         let info = connection
-            .initialize(ClientCapabilities::default(), self.call_timeout().max(Duration::from_secs(1)))
+            .initialize(
+                ClientCapabilities::default(),
+                self.call_timeout().max(Duration::from_secs(1)),
+            )
             .await
             .map_err(|e| format!("initialize failed: {e}"))?;
         let tools = if info.capabilities.tools.is_some() {
@@ -460,14 +470,18 @@ impl Downstream {
                 _ => return Ok(tools),
             }
         }
-        Err(format!("tools/list kept paginating past {MAX_LIST_PAGES} pages"))
+        Err(format!(
+            "tools/list kept paginating past {MAX_LIST_PAGES} pages"
+        ))
     }
 
     /// The connection's sink: tool-list changes re-list here; everything else goes up.
     fn notification_sink(self: &Arc<Self>) -> connection::NotificationSink {
         let weak: Weak<Downstream> = Arc::downgrade(self);
         Arc::new(move |notification| {
-            let Some(downstream) = weak.upgrade() else { return };
+            let Some(downstream) = weak.upgrade() else {
+                return;
+            };
             match notification {
                 ServerNotification::ToolListChangedNotification(_) => {
                     tokio::spawn(async move { downstream.refresh_tools().await });
@@ -479,7 +493,9 @@ impl Downstream {
 
     /// Re-lists tools after `notifications/tools/list_changed`.
     async fn refresh_tools(&self) {
-        let Ok(connection) = self.connection() else { return };
+        let Ok(connection) = self.connection() else {
+            return;
+        };
         match self.list_tools(&connection).await {
             Ok(tools) => {
                 {

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{Connection, Inbound, NotificationSink, Reply};
-use super::stderr_log::{StderrLog, MAX_LINE_BYTES};
+use super::stderr_log::{MAX_LINE_BYTES, StderrLog};
 
 /// Largest single message accepted from a child (a bigger one is dropped and logged).
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
@@ -151,7 +151,14 @@ pub fn spawn(
         stdin_closed.clone(),
     ));
     tokio::spawn(read_loop(connection.clone(), stdout, handle.clone()));
-    tokio::spawn(process_task(server, child, pid, exit_tx, stop, stdin_closed));
+    tokio::spawn(process_task(
+        server,
+        child,
+        pid,
+        exit_tx,
+        stop,
+        stdin_closed,
+    ));
     Ok((connection, handle))
 }
 
@@ -380,7 +387,11 @@ async fn read_bounded_line<R: AsyncBufRead + Unpin>(
         }
         reader.consume(used);
         if done {
-            return Ok(if too_long { LineRead::TooLong } else { LineRead::Line });
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line
+            });
         }
     }
 }
@@ -479,15 +490,13 @@ mod tests {
             }) => assert_eq!(raw.get(), r#"{"content":[]}"#),
             other => panic!("unexpected: {other:?}"),
         }
-        let error = parse_inbound(
-            br#"{"jsonrpc":"2.0","id":8,"error":{"code":-32602,"message":"bad"}}"#,
-        );
+        let error =
+            parse_inbound(br#"{"jsonrpc":"2.0","id":8,"error":{"code":-32602,"message":"bad"}}"#);
         assert!(matches!(error, Ok(Inbound::Reply { result: Err(_), .. })));
         let ping = parse_inbound(br#"{"jsonrpc":"2.0","id":"s1","method":"ping"}"#);
         assert!(matches!(ping, Ok(Inbound::Request { .. })));
-        let note = parse_inbound(
-            br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#,
-        );
+        let note =
+            parse_inbound(br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#);
         assert!(matches!(note, Ok(Inbound::Notification(_))));
         assert!(parse_inbound(b"npm notice: hello").is_err());
     }

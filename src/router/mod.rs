@@ -185,7 +185,9 @@ impl Router {
         context: CallContext,
     ) -> Result<serde_json::Value, RouterError> {
         let reply = self.forward_call(exposed, arguments, context).await?;
-        reply.into_value().map_err(|e| self.invalid_result(exposed, e))
+        reply
+            .into_value()
+            .map_err(|e| self.invalid_result(exposed, e))
     }
 
     async fn forward_call(
@@ -224,7 +226,9 @@ impl Router {
     /// A name that is not callable: either unknown, or a tool of a server that is down.
     fn why_missing(&self, exposed: &str) -> RouterError {
         let known = self.known.load();
-        let owner = known.get(exposed).and_then(|t| self.downstreams.get(&t.server));
+        let owner = known
+            .get(exposed)
+            .and_then(|t| self.downstreams.get(&t.server));
         match owner.map(|d| d.connection()) {
             Some(Err(unavailable)) => RouterError::Downstream(unavailable),
             _ => RouterError::UnknownTool(exposed.to_owned()),
@@ -268,7 +272,8 @@ impl Router {
                 tools: d.known_tools(),
             })
             .collect();
-        self.known.store(Arc::new(Catalog::build(known, &self.settings.separator)));
+        self.known
+            .store(Arc::new(Catalog::build(known, &self.settings.separator)));
         let next = Catalog::build(servers, &self.settings.separator);
         let changed = !next.same_tools_as(&self.catalog.load());
         self.catalog.store(Arc::new(next));

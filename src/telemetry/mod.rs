@@ -13,7 +13,9 @@ pub fn init(level: Option<&str>) -> Option<String> {
             Ok(filter) => (filter, None),
             Err(e) => (
                 default_filter("info"),
-                Some(format!("RUST_LOG={directives:?} is not valid ({e}); using info")),
+                Some(format!(
+                    "RUST_LOG={directives:?} is not valid ({e}); using info"
+                )),
             ),
         },
         _ => {
@@ -27,7 +29,9 @@ pub fn init(level: Option<&str>) -> Option<String> {
             if level.is_empty() {
                 (
                     default_filter("info"),
-                    Some(format!("LOG_LEVEL={requested:?} is not one of error, warn, info, debug, trace; using info")),
+                    Some(format!(
+                        "LOG_LEVEL={requested:?} is not one of error, warn, info, debug, trace; using info"
+                    )),
                 )
             } else {
                 (default_filter(&level), None)

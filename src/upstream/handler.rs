@@ -10,13 +10,13 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientResult, ContentBlock, ErrorCode,
     ErrorData, Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
     PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ServerCapabilities,
 };
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::ServerHandler;
 use tokio::sync::mpsc;
 
 use crate::downstream::CallEvent;
@@ -80,10 +80,7 @@ impl ServerHandler for ProxyHandler {
         let registration = self.router.sessions().register(context.peer.clone());
         tracing::debug!(session = registration.id(), client = %request.client_info.name,
             version = %request.protocol_version, "client initialized");
-        *self
-            .registration
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(registration);
+        *self.registration.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration);
         self.negotiate_initialize(&request)
     }
 
@@ -106,7 +103,7 @@ impl ServerHandler for ProxyHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         let progress_token = context.meta.get_progress_token();
         let mut meta = context.meta.clone();
-        meta.0 .0.remove("progressToken");
+        meta.0.0.remove("progressToken");
         let (events_tx, mut events_rx) = match progress_token {
             Some(_) => {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -118,7 +115,7 @@ impl ServerHandler for ProxyHandler {
             &request.name,
             request.arguments,
             CallContext {
-                meta: (!meta.0 .0.is_empty()).then_some(meta),
+                meta: (!meta.0.0.is_empty()).then_some(meta),
                 events: events_tx,
                 cancel: Some(context.ct.clone()),
             },
@@ -136,7 +133,8 @@ impl ServerHandler for ProxyHandler {
             match event {
                 Some(CallEvent::Progress(progress)) => {
                     if let Some(token) = &progress_token {
-                        let mut param = ProgressNotificationParam::new(token.clone(), progress.progress);
+                        let mut param =
+                            ProgressNotificationParam::new(token.clone(), progress.progress);
                         param.total = progress.total;
                         param.message = progress.message;
                         let _ = context.peer.notify_progress(param).await;
@@ -154,9 +152,11 @@ impl ServerHandler for ProxyHandler {
         };
         match outcome {
             Ok(result) => Ok(CallToolResponse::Complete(result)),
-            Err(error) if error.is_tool_result_error() => Ok(CallToolResponse::Complete(
-                CallToolResult::error(vec![ContentBlock::text(error.to_string())]),
-            )),
+            Err(error) if error.is_tool_result_error() => {
+                Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                    ContentBlock::text(error.to_string()),
+                ])))
+            }
             Err(error) => Err(error.to_jsonrpc()),
         }
     }

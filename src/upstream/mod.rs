@@ -8,9 +8,9 @@ mod handler;
 
 use std::sync::Arc;
 
+use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::router::Router;
@@ -44,7 +44,8 @@ pub fn mcp_service(
     router: Arc<Router>,
     settings: HttpFaceSettings,
 ) -> StreamableHttpService<ProxyHandler, LocalSessionManager> {
-    let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(settings.allowed_hosts);
+    let mut config =
+        StreamableHttpServerConfig::default().with_allowed_hosts(settings.allowed_hosts);
     config.cancellation_token = settings.shutdown;
     StreamableHttpService::new(
         move || Ok(ProxyHandler::new(router.clone())),

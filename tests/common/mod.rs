@@ -9,14 +9,14 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, Implementation,
     InitializeRequestParams, ProtocolVersion,
 };
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::ServiceExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -28,7 +28,8 @@ pub const FIXTURE: &str = env!("CARGO_BIN_EXE_mcp-orch-fixture");
 /// Path of the pinned `@modelcontextprotocol/server-everything` installed by
 /// `scripts/install-test-deps` (the README's test command runs it first).
 pub fn server_everything() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/npm/node_modules/.bin/mcp-server-everything");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".deps/npm/node_modules/.bin/mcp-server-everything");
     assert!(
         path.exists(),
         "{} is missing: run scripts/install-test-deps (scripts/test does it)",
@@ -78,7 +79,8 @@ impl Proxy {
     pub async fn start_with(mcp_config: Value, config_yaml: Option<&str>, args: &[&str]) -> Proxy {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let config_path = dir.path().join("mcp-config.json");
-        std::fs::write(&config_path, mcp_config.to_string()).unwrap_or_else(|e| panic!("write: {e}"));
+        std::fs::write(&config_path, mcp_config.to_string())
+            .unwrap_or_else(|e| panic!("write: {e}"));
         let mut command = Command::new(PROXY);
         command
             .arg("--mcp-config")
@@ -98,7 +100,9 @@ impl Proxy {
             std::fs::write(&yaml_path, yaml).unwrap_or_else(|e| panic!("write: {e}"));
             command.arg("--config").arg(&yaml_path);
         }
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn mcp-orch: {e}"));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn mcp-orch: {e}"));
         let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (port_tx, port_rx) = tokio::sync::oneshot::channel::<String>();
@@ -109,7 +113,8 @@ impl Proxy {
                 let mut reader = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = reader.next_line().await {
                     if let Some(addr) = line.split("listening on http://").nth(1) {
-                        let addr: String = addr.chars().take_while(|c| !c.is_whitespace()).collect();
+                        let addr: String =
+                            addr.chars().take_while(|c| !c.is_whitespace()).collect();
                         if let Some(tx) = port_tx.take() {
                             let _ = tx.send(addr);
                         }
@@ -120,8 +125,18 @@ impl Proxy {
         }
         let addr = tokio::time::timeout(Duration::from_secs(30), port_rx)
             .await
-            .unwrap_or_else(|_| panic!("mcp-orch did not report its address; stderr: {:?}", lines.lock().map(|l| l.clone())))
-            .unwrap_or_else(|_| panic!("mcp-orch exited early; stderr: {:?}", lines.lock().map(|l| l.clone())));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "mcp-orch did not report its address; stderr: {:?}",
+                    lines.lock().map(|l| l.clone())
+                )
+            })
+            .unwrap_or_else(|_| {
+                panic!(
+                    "mcp-orch exited early; stderr: {:?}",
+                    lines.lock().map(|l| l.clone())
+                )
+            });
         Proxy {
             child,
             base: format!("http://{addr}"),
@@ -174,7 +189,10 @@ impl Proxy {
             if !starting {
                 return servers;
             }
-            assert!(Instant::now() < deadline, "servers still starting: {servers}");
+            assert!(
+                Instant::now() < deadline,
+                "servers still starting: {servers}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
