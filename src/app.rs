@@ -82,6 +82,9 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
             config::load_mcp_servers(&path)?
         }
     };
+    for warning in service.warnings.iter().chain(&servers.warnings) {
+        tracing::warn!("{warning}");
+    }
     let env_port = cli::proxy_port_env().map_err(AppError::Usage)?;
     let faces = cli::choose_faces(cli, env_port, service.server.port, cli::stdin_is_terminal());
     let mode = match cli.mode {

@@ -262,7 +262,7 @@ impl rmcp::ClientHandler for ProgressClient {
         let _ = self.tx.send(params);
     }
 
-    fn get_info(&self) -> rmcp::model::ClientInfo {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
         common::client_info()
     }
 }
