@@ -7,7 +7,6 @@ mod common;
 use std::collections::HashSet;
 
 use common::{Proxy, call, everything_entry, fixture_entry, text};
-use rmcp::model::{NumberOrString, ProgressNotificationParam, ProgressToken, RequestMetaObject};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,77 +204,4 @@ async fn a_tool_error_result_and_a_timeout_are_tool_errors_naming_the_server() {
     }
     client.cancel().await.ok();
     proxy.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn progress_reaches_the_caller_with_its_own_token() {
-    let proxy = Proxy::start(json!({ "p": fixture_entry("p") }), &[]).await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
-    let client = ProgressClient { tx }.serve_http(&proxy.mcp_url()).await;
-    let mut params = rmcp::model::CallToolRequestParams::new("p__progress");
-    params.arguments = json!({ "steps": 3, "interval_ms": 10 })
-        .as_object()
-        .cloned();
-    let mut request = rmcp::model::CallToolRequest::new(params);
-    let token = ProgressToken(NumberOrString::String("caller-token-42".into()));
-    {
-        use rmcp::model::GetExtensions;
-        request
-            .extensions_mut()
-            .insert(RequestMetaObject::with_progress_token(token.clone()));
-    }
-    let result = client
-        .peer()
-        .send_request(rmcp::model::ClientRequest::CallToolRequest(request))
-        .await;
-    assert!(result.is_ok(), "{result:?}");
-    let mut seen = Vec::new();
-    while let Ok(Some(p)) = tokio::time::timeout(std::time::Duration::from_secs(2), rx.recv()).await
-    {
-        seen.push(p);
-        if seen.len() == 3 {
-            break;
-        }
-    }
-    assert_eq!(seen.len(), 3, "{seen:?}");
-    assert!(seen.iter().all(|p| p.progress_token == token), "{seen:?}");
-    assert_eq!(
-        seen.iter().map(|p| p.progress).collect::<Vec<_>>(),
-        [1.0, 2.0, 3.0]
-    );
-    client.cancel().await.ok();
-    proxy.stop().await;
-}
-
-/// A client that records progress notifications.
-#[derive(Clone)]
-struct ProgressClient {
-    tx: tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>,
-}
-
-impl rmcp::ClientHandler for ProgressClient {
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
-    ) {
-        let _ = self.tx.send(params);
-    }
-
-    fn get_info(&self) -> rmcp::model::ClientConfig {
-        common::client_info()
-    }
-}
-
-impl ProgressClient {
-    async fn serve_http(
-        self,
-        url: &str,
-    ) -> rmcp::service::RunningService<rmcp::RoleClient, ProgressClient> {
-        use rmcp::ServiceExt;
-        let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_owned());
-        self.serve(transport)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{PROXY, call, client_info, everything_entry, fixture_entry, text};
+use common::{PROXY, RawStdio, call, client_info, everything_entry, fixture_entry, text};
 use rmcp::ServiceExt;
 use rmcp::transport::async_rw::AsyncRwTransport;
 use serde_json::json;
@@ -122,66 +122,64 @@ async fn launched_by_a_client_it_speaks_mcp_on_stdio_and_http_on_proxy_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_proxy_port_it_serves_stdio_only_and_keeps_stdout_clean() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let config = write_config(dir.path(), json!({ "fx": fixture_entry("fx") }));
-    // Raw JSON-RPC, so anything that is not MCP on stdout would be seen.
-    let mut child = Command::new(PROXY)
-        .arg("--mcp-config")
-        .arg(&config)
-        .env("LOG_LEVEL", "trace")
-        .env_remove("RUST_LOG")
-        .env_remove("PROXY_PORT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let Some(mut stdin) = child.stdin.take() else {
-        panic!("stdin")
-    };
-    let Some(stdout) = child.stdout.take() else {
-        panic!("stdout")
-    };
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let requests = [
-        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}),
-        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
-        json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
-        json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"fx__echo","arguments":{"text":"raw"}}}),
-    ];
-    for request in &requests {
-        let line = format!("{request}\n");
-        stdin
-            .write_all(line.as_bytes())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    stdin.flush().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut lines = BufReader::new(stdout).lines();
-    let mut answered = std::collections::BTreeMap::new();
-    while answered.len() < 3 {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("no answer; got {answered:?}"))
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|| panic!("stdout closed; got {answered:?}"));
-        let message: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("stdout is not JSON-RPC ({e}): {line}"));
-        assert_eq!(message["jsonrpc"], "2.0", "{line}");
-        if let Some(id) = message["id"].as_u64() {
-            answered.insert(id, message);
-        }
-    }
-    assert_eq!(answered[&1]["result"]["protocolVersion"], "2025-06-18");
-    assert_eq!(answered[&1]["result"]["serverInfo"]["name"], "mcp-orch");
+    // LOG_LEVEL=trace: even the most verbose logging must not reach stdout.
+    let (mut raw, init) = RawStdio::start(json!({ "fx": fixture_entry("fx") }), &[]).await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(init["result"]["serverInfo"]["name"], "mcp-orch");
+    raw.send(json!({"jsonrpc":"2.0","id":"list","method":"tools/list"}))
+        .await;
+    let (list, _) = raw.until_response("list").await;
     assert!(
-        answered[&2]["result"]["tools"]
+        list["result"]["tools"]
             .as_array()
-            .is_some_and(|t| !t.is_empty())
+            .is_some_and(|t| !t.is_empty()),
+        "{list}"
     );
-    assert_eq!(answered[&3]["result"]["content"][0]["text"], "raw");
-    drop(stdin);
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
-    assert!(status.is_ok(), "mcp-orch did not exit on stdin EOF");
+    raw.send(json!({"jsonrpc":"2.0","id":"call","method":"tools/call",
+        "params":{"name":"fx__echo","arguments":{"text":"raw"}}}))
+        .await;
+    let (answer, _) = raw.until_response("call").await;
+    assert_eq!(answer["result"]["content"][0]["text"], "raw");
+    assert_eq!(
+        raw.close().await,
+        Some(0),
+        "mcp-orch exits cleanly on stdin EOF"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reaches_the_caller_with_its_own_token() {
+    let (mut raw, _) = RawStdio::start(json!({ "fx": fixture_entry("fx") }), &[]).await;
+    raw.send(
+        json!({"jsonrpc":"2.0","id":"p1","method":"tools/call","params":{
+        "name":"fx__progress","arguments":{"steps":3,"interval_ms":10},
+        "_meta":{"progressToken":"caller-token-42"}}}),
+    )
+    .await;
+    let (answer, before) = raw.until_response("p1").await;
+    assert_eq!(answer["result"]["content"][0]["text"], "done 3", "{answer}");
+    let progress: Vec<&serde_json::Value> = before
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{before:?}");
+    for (i, p) in progress.iter().enumerate() {
+        assert_eq!(p["params"]["progressToken"], "caller-token-42", "{p}");
+        assert_eq!(p["params"]["progress"], (i + 1) as f64);
+        assert_eq!(p["params"]["total"], 3.0);
+    }
+    // A call without a token gets no progress at all.
+    raw.send(
+        json!({"jsonrpc":"2.0","id":"p2","method":"tools/call","params":{
+        "name":"fx__progress","arguments":{"steps":2,"interval_ms":1}}}),
+    )
+    .await;
+    let (_, before) = raw.until_response("p2").await;
+    assert!(
+        before
+            .iter()
+            .all(|m| m["method"] != "notifications/progress"),
+        "{before:?}"
+    );
+    raw.close().await;
 }

@@ -38,6 +38,7 @@ fn describe(tool: &CatalogTool) -> Value {
 
 /// `GET /tools`
 pub async fn list_all(State(state): State<ApiState>) -> Json<Value> {
+    state.router.startup_complete().await;
     let catalog = state.router.catalog();
     let tools: Vec<Value> = catalog.tools().iter().map(describe).collect();
     Json(json!({ "count": tools.len(), "tools": tools }))
@@ -58,6 +59,7 @@ pub async fn list_server(
         )
         .with_details(json!({ "server": server })));
     };
+    state.router.startup_complete().await;
     let catalog = state.router.catalog();
     let tools: Vec<Value> = catalog.tools_of(&server).map(describe).collect();
     Ok(Json(json!({
@@ -78,7 +80,7 @@ pub async fn call(
     Path(target): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(tool) = state.router.resolve_rest_name(&target) else {
+    let Some(tool) = state.router.resolve_rest_name(&target).await else {
         return Err(ApiError::new(
             &request_id,
             StatusCode::NOT_FOUND,

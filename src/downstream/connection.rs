@@ -49,7 +49,7 @@ pub(crate) const OUTBOUND_QUEUE: usize = 1024;
 #[derive(Debug)]
 pub enum Reply {
     Raw(Box<RawValue>),
-    Typed(ServerResult),
+    Typed(Box<ServerResult>),
 }
 
 impl Reply {
@@ -57,7 +57,7 @@ impl Reply {
     pub fn decode<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
         match self {
             Reply::Raw(raw) => serde_json::from_str(raw.get()),
-            Reply::Typed(result) => serde_json::from_value(serde_json::to_value(result)?),
+            Reply::Typed(result) => serde_json::from_value(serde_json::to_value(*result)?),
         }
     }
 
@@ -65,7 +65,7 @@ impl Reply {
     pub fn into_value(self) -> Result<serde_json::Value, serde_json::Error> {
         match self {
             Reply::Raw(raw) => serde_json::from_str(raw.get()),
-            Reply::Typed(result) => serde_json::to_value(result),
+            Reply::Typed(result) => serde_json::to_value(*result),
         }
     }
 }

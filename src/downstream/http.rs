@@ -144,7 +144,7 @@ fn from_transport(message: ServerJsonRpcMessage) -> Inbound {
         }
         ServerJsonRpcMessage::Response(response) => Inbound::Reply {
             id: response.id,
-            result: Ok(Reply::Typed(response.result)),
+            result: Ok(Reply::Typed(Box::new(response.result))),
         },
         ServerJsonRpcMessage::Error(error) => Inbound::Reply {
             id: error.id.unwrap_or(RequestId::Number(-1)),

@@ -299,9 +299,13 @@ impl Downstream {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Records a new status. A change into or out of `ready` is reported to the observer
+    /// (which rebuilds the catalogue) before anyone watching the status sees it, so a
+    /// waiter woken by `ready` finds the tools already listed.
     fn set_status(&self, status: Status, error: Option<String>) {
-        {
+        let was_ready = {
             let mut state = self.lock_state();
+            let was_ready = state.status == Status::Ready;
             state.status = status;
             if status != Status::Ready {
                 state.tools = Arc::new(Vec::new());
@@ -310,6 +314,10 @@ impl Downstream {
             if error.is_some() {
                 state.last_error = error;
             }
+            was_ready
+        };
+        if was_ready || status == Status::Ready {
+            self.observer.tools_changed(&self.name);
         }
         self.status_tx.send_replace(status);
     }
@@ -345,10 +353,9 @@ impl Downstream {
                     state.last_error = None;
                 }
                 self.connection.store(Some(connection.clone()));
-                self.set_status(Status::Ready, None);
                 tracing::info!(server = %self.name, tools = self.tools().len(),
                     startup_ms = started.elapsed().as_millis() as u64, "server ready");
-                self.observer.tools_changed(&self.name);
+                self.set_status(Status::Ready, None);
                 tokio::select! {
                     _ = connection.closed() => {
                         let mut reason = connection.close_reason().unwrap_or_else(|| "the connection ended".into());
@@ -360,7 +367,6 @@ impl Downstream {
                     }
                     _ = self.stop.cancelled() => self.set_status(Status::Stopped, None),
                 }
-                self.observer.tools_changed(&self.name);
             }
             Err(mut reason) => {
                 if let Some(wire) = &wire_slot {

@@ -414,20 +414,20 @@ struct Envelope<'a> {
 /// into rmcp's types.
 pub(crate) fn parse_inbound(text: &[u8]) -> Result<Inbound, serde_json::Error> {
     let envelope: Envelope<'_> = serde_json::from_slice(text)?;
-    if envelope.method.is_none() {
-        if let Some(id) = envelope.id {
-            if let Some(error) = envelope.error {
-                return Ok(Inbound::Reply {
-                    id,
-                    result: Err(error),
-                });
-            }
-            if let Some(result) = envelope.result {
-                return Ok(Inbound::Reply {
-                    id,
-                    result: Ok(Reply::Raw(result.to_owned())),
-                });
-            }
+    if envelope.method.is_none()
+        && let Some(id) = envelope.id
+    {
+        if let Some(error) = envelope.error {
+            return Ok(Inbound::Reply {
+                id,
+                result: Err(error),
+            });
+        }
+        if let Some(result) = envelope.result {
+            return Ok(Inbound::Reply {
+                id,
+                result: Ok(Reply::Raw(result.to_owned())),
+            });
         }
     }
     let message: ServerJsonRpcMessage = serde_json::from_slice(text)?;
@@ -442,7 +442,7 @@ pub(crate) fn parse_inbound(text: &[u8]) -> Result<Inbound, serde_json::Error> {
         }
         ServerJsonRpcMessage::Response(response) => Inbound::Reply {
             id: response.id,
-            result: Ok(Reply::Typed(response.result)),
+            result: Ok(Reply::Typed(Box::new(response.result))),
         },
         ServerJsonRpcMessage::Error(error) => match error.id {
             Some(id) => Inbound::Reply {

@@ -64,7 +64,12 @@ pub struct Router {
     sessions: Arc<Sessions>,
     /// Serialises catalogue rebuilds so two concurrent changes cannot publish out of order.
     rebuild: std::sync::Mutex<()>,
+    /// Set once every server has finished its first start (ready or failed).
+    started: std::sync::atomic::AtomicBool,
 }
+
+/// How long a call for a name not (yet) in the catalogue waits for servers still starting.
+const STARTUP_WAIT: Duration = Duration::from_secs(120);
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,6 +107,7 @@ impl Router {
                 known: ArcSwap::from_pointee(Catalog::default()),
                 sessions: Arc::new(Sessions::default()),
                 rebuild: std::sync::Mutex::new(()),
+                started: std::sync::atomic::AtomicBool::new(false),
             }
         });
         router.downstreams.start_all();
@@ -126,9 +132,22 @@ impl Router {
     /// Waits (at most `limit`) until every server has finished starting, so the first
     /// `tools/list` of a freshly started proxy is complete.
     pub async fn wait_started(&self, limit: Duration) -> bool {
-        tokio::time::timeout(limit, self.downstreams.settled())
+        use std::sync::atomic::Ordering;
+        if self.started.load(Ordering::Acquire) {
+            return true;
+        }
+        let settled = tokio::time::timeout(limit, self.downstreams.settled())
             .await
-            .is_ok()
+            .is_ok();
+        if settled {
+            self.started.store(true, Ordering::Release);
+        }
+        settled
+    }
+
+    /// Waits (bounded) for the first start of every server; what list and call paths use.
+    pub async fn startup_complete(&self) -> bool {
+        self.wait_started(STARTUP_WAIT).await
     }
 
     /// Stops every server and waits until their processes are gone.
@@ -139,9 +158,16 @@ impl Router {
     /// Resolves `{server}.{tool}` (the REST form) using the catalogue, never by splitting:
     /// every server name that is a prefix of `target` followed by `.` is tried, longest
     /// first. An exposed name is accepted too.
-    pub fn resolve_rest_name(&self, target: &str) -> Option<CatalogTool> {
-        self.resolve_in(&self.catalog(), target)
-            .or_else(|| self.resolve_in(&self.known.load(), target))
+    pub async fn resolve_rest_name(&self, target: &str) -> Option<CatalogTool> {
+        if let Some(found) = self.resolve_in(&self.catalog(), target) {
+            return Some(found);
+        }
+        if self.wait_started(STARTUP_WAIT).await
+            && let Some(found) = self.resolve_in(&self.catalog(), target)
+        {
+            return Some(found);
+        }
+        self.resolve_in(&self.known.load(), target)
     }
 
     fn resolve_in(&self, catalog: &Catalog, target: &str) -> Option<CatalogTool> {
@@ -196,7 +222,11 @@ impl Router {
         arguments: Option<JsonObject>,
         context: CallContext,
     ) -> Result<Reply, RouterError> {
-        let catalog = self.catalog.load();
+        let mut catalog = self.catalog.load();
+        if catalog.get(exposed).is_none() && self.wait_started(STARTUP_WAIT).await {
+            // A call that raced the servers' startup sees the finished catalogue.
+            catalog = self.catalog.load();
+        }
         let Some(tool) = catalog.get(exposed) else {
             return Err(self.why_missing(exposed));
         };

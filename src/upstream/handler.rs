@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rmcp::ServerHandler;
 use rmcp::model::{
@@ -29,9 +28,6 @@ pub const UPSTREAM_PROTOCOL_VERSIONS: [ProtocolVersion; 4] = [
     ProtocolVersion::V_2025_03_26,
     ProtocolVersion::V_2024_11_05,
 ];
-
-/// How long the first `tools/list` waits for servers that are still starting.
-const FIRST_LIST_WAIT: Duration = Duration::from_secs(120);
 
 /// One upstream session's handler.
 pub struct ProxyHandler {
@@ -89,7 +85,7 @@ impl ServerHandler for ProxyHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        self.router.wait_started(FIRST_LIST_WAIT).await;
+        self.router.startup_complete().await;
         let catalog = self.router.catalog();
         Ok(ListToolsResult::with_all_items(
             catalog.tools().iter().map(|t| t.tool.clone()).collect(),

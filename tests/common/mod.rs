@@ -249,3 +249,102 @@ pub fn text(result: &CallToolResult) -> String {
         .map(|t| t.text.clone())
         .unwrap_or_default()
 }
+
+/// `mcp-orch` launched the way an MCP client launches it (stdin/stdout piped, no port),
+/// driven with raw JSON-RPC lines so the test controls ids and progress tokens exactly.
+pub struct RawStdio {
+    pub child: Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl RawStdio {
+    /// Starts `mcp-orch --mcp-config <tmp>` with `servers`, and runs the `initialize`
+    /// handshake (protocol `2025-06-18`), returning the initialize result too.
+    pub async fn start(servers: Value, extra_env: &[(&str, &str)]) -> (RawStdio, Value) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = dir.path().join("mcp-config.json");
+        std::fs::write(&config, json!({ "mcpServers": servers }).to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut command = Command::new(PROXY);
+        command
+            .arg("--mcp-config")
+            .arg(&config)
+            .env("LOG_LEVEL", "trace")
+            .env_remove("RUST_LOG")
+            .env_remove("PROXY_PORT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("{e}"));
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            panic!("pipes")
+        };
+        let mut raw = RawStdio {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            dir,
+        };
+        raw.send(json!({"jsonrpc":"2.0","id":"init","method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}))
+            .await;
+        let init = raw.until_response("init").await.0;
+        raw.send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .await;
+        (raw, init)
+    }
+
+    /// Writes one message.
+    pub async fn send(&mut self, message: Value) {
+        use tokio::io::AsyncWriteExt;
+        let line = format!("{message}\n");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.stdin.flush().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Reads the next message (every stdout line must be JSON-RPC), bounded by 30 s.
+    pub async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no message within 30 s"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("stdout closed"));
+        let message: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout is not JSON-RPC ({e}): {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        message
+    }
+
+    /// Reads until the response with `id`, returning it and everything seen before it.
+    pub async fn until_response(&mut self, id: &str) -> (Value, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let message = self.next().await;
+            if message["id"] == id && message.get("method").is_none() {
+                return (message, before);
+            }
+            before.push(message);
+        }
+    }
+
+    /// Closes stdin and waits (bounded) for the exit code.
+    pub async fn close(mut self) -> Option<i32> {
+        drop(self.stdin);
+        match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
+            Ok(Ok(status)) => status.code(),
+            _ => {
+                let _ = self.child.kill().await;
+                None
+            }
+        }
+    }
+}
