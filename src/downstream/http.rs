@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
-use rmcp::model::{ClientJsonRpcMessage, GetExtensions, RequestId, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, GetExtensions, RequestId, ServerJsonRpcMessage,
+};
 use rmcp::service::InboundStreamOrigin;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, Transport};
@@ -86,17 +88,28 @@ async fn pump<T>(
     T: Transport<rmcp::RoleClient> + 'static,
 {
     let server = connection.server().clone();
+    // rmcp's worker expects `notifications/initialized` right after the initialize answer,
+    // before any other message: while it is in flight, nothing else is sent.
+    let mut barrier: Option<tokio::task::JoinHandle<()>> = None;
     let reason = loop {
         tokio::select! {
-            message = outbound.recv() => {
+            _ = async { if let Some(b) = barrier.as_mut() { let _ = b.await; } }, if barrier.is_some() => {
+                barrier = None;
+            }
+            message = outbound.recv(), if barrier.is_none() => {
                 let Some(message) = message else { break "the connection was dropped".to_owned() };
                 let failed_id = match &message {
                     ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
                     _ => None,
                 };
+                let is_initialized = matches!(
+                    &message,
+                    ClientJsonRpcMessage::Notification(n)
+                        if matches!(n.notification, ClientNotification::InitializedNotification(_))
+                );
                 let send = transport.send(message);
                 let connection = connection.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     if let Err(error) = send.await {
                         let error = error.to_string();
                         tracing::debug!(server = %connection.server(), %error, "HTTP send failed");
@@ -111,6 +124,9 @@ async fn pump<T>(
                         }
                     }
                 });
+                if is_initialized {
+                    barrier = Some(task);
+                }
             }
             message = transport.receive() => {
                 match message {

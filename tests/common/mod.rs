@@ -77,6 +77,16 @@ impl Proxy {
 
     /// Like [`Proxy::start`] with a whole mcp-config document and an optional config.yaml.
     pub async fn start_with(mcp_config: Value, config_yaml: Option<&str>, args: &[&str]) -> Proxy {
+        Self::start_env(mcp_config, config_yaml, args, &[]).await
+    }
+
+    /// Like [`Proxy::start_with`], with extra environment variables for mcp-orch.
+    pub async fn start_env(
+        mcp_config: Value,
+        config_yaml: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Proxy {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let config_path = dir.path().join("mcp-config.json");
         std::fs::write(&config_path, mcp_config.to_string())
@@ -95,6 +105,9 @@ impl Proxy {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
         if let Some(yaml) = config_yaml {
             let yaml_path = dir.path().join("config.yaml");
             std::fs::write(&yaml_path, yaml).unwrap_or_else(|e| panic!("write: {e}"));
@@ -346,5 +359,70 @@ impl RawStdio {
                 None
             }
         }
+    }
+}
+
+/// The fixture serving Streamable HTTP on an OS-chosen port; killed on drop.
+pub struct HttpFixture {
+    pub child: Child,
+    pub url: String,
+    /// Everything the fixture wrote to stderr so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl HttpFixture {
+    /// Starts `mcp-orch-fixture --http 0 <args>` and waits for its address.
+    pub async fn start(args: &[&str]) -> HttpFixture {
+        let mut child = Command::new(FIXTURE)
+            .args(["--http", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn fixture: {e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("stderr"));
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    return addr.trim().to_owned();
+                }
+            }
+            panic!("fixture exited without listening")
+        })
+        .await
+        .unwrap_or_else(|_| panic!("fixture did not report its address"));
+        // Keep draining so the fixture never blocks on a full pipe.
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = stderr_lines.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+        HttpFixture {
+            child,
+            url: format!("http://{addr}/mcp"),
+            stderr: stderr_lines,
+        }
+    }
+
+    /// Waits (bounded) until the fixture has logged a line containing `needle`.
+    pub async fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self
+                .stderr
+                .lock()
+                .map(|l| l.iter().any(|l| l.contains(needle)))
+                .unwrap_or(false)
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
     }
 }
