@@ -335,7 +335,7 @@ impl Downstream {
             .unwrap_or(self.defaults.startup_timeout);
         let mut wire_slot: Option<Wire> = None;
         let attempt = tokio::select! {
-            result = tokio::time::timeout(startup_timeout, self.start(&mut wire_slot)) => match result {
+            result = tokio::time::timeout(startup_timeout, self.start(&mut wire_slot, startup_timeout)) => match result {
                 Ok(result) => result,
                 Err(_) => Err(format!("it did not finish starting within {}", humanize(startup_timeout))),
             },
@@ -395,6 +395,7 @@ impl Downstream {
     async fn start(
         self: &Arc<Self>,
         wire_slot: &mut Option<Wire>,
+        startup_timeout: Duration,
     ) -> Result<(Arc<Connection>, Vec<Tool>), String> {
         let sink = self.notification_sink();
         let connection = match &self.entry.transport {
@@ -426,15 +427,13 @@ impl Downstream {
                 return Err("legacy HTTP+SSE servers are not supported yet".to_owned());
             }
         };
+        // The whole start is bounded by `startup_timeout`; the per-call timeout does not apply.
         let info = connection
-            .initialize(
-                ClientCapabilities::default(),
-                self.call_timeout().max(Duration::from_secs(1)),
-            )
+            .initialize(ClientCapabilities::default(), startup_timeout)
             .await
             .map_err(|e| format!("initialize failed: {e}"))?;
         let tools = if info.capabilities.tools.is_some() {
-            self.list_tools(&connection).await?
+            self.list_tools(&connection, startup_timeout).await?
         } else {
             Vec::new()
         };
@@ -442,7 +441,11 @@ impl Downstream {
     }
 
     /// Lists every page of tools and applies the tool filter.
-    async fn list_tools(&self, connection: &Connection) -> Result<Vec<Tool>, String> {
+    async fn list_tools(
+        &self,
+        connection: &Connection,
+        timeout: Duration,
+    ) -> Result<Vec<Tool>, String> {
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
@@ -457,7 +460,7 @@ impl Downstream {
                 .request(
                     request,
                     CallOptions {
-                        timeout: self.call_timeout(),
+                        timeout,
                         ..CallOptions::default()
                     },
                 )
@@ -502,7 +505,7 @@ impl Downstream {
         let Ok(connection) = self.connection() else {
             return;
         };
-        match self.list_tools(&connection).await {
+        match self.list_tools(&connection, self.call_timeout()).await {
             Ok(tools) => {
                 {
                     let mut state = self.lock_state();
