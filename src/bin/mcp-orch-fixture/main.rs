@@ -5,11 +5,16 @@
 //! This file owns the command line, the start-up/shutdown behaviours tests
 //! rely on (`--fail-start`, `--start-delay-ms`, `--exit-after-ms`,
 //! `--spawn-grandchild`) and the two transports (stdio, Streamable HTTP).
+//! `--page-size` and `--list-delay-ms` only shape the list requests.
 //! What the server *does* lives in the modules:
 //!
 //! - [`server`]: the `ServerHandler` (capabilities, protocol versions,
-//!   logging level, subscriptions, completion) and shared state;
+//!   logging level, subscriptions, completion, list requests) and shared
+//!   state;
+//! - [`pagination`]: `nextCursor` paging of the list requests;
 //! - [`tools`]: our own tools (`echo`, `add`, `sleep`, ...);
+//! - [`dynamic`]: `add_tool`/`remove_tool`, which change the tool list at
+//!   runtime, and the copy-on-write tool set;
 //! - [`client_tools`]: tools that call back into the client (sampling,
 //!   elicitation, roots, logging, notifications);
 //! - [`conformance`]: the `test_*` tools the conformance suite expects;
@@ -19,6 +24,8 @@
 
 mod client_tools;
 mod conformance;
+mod dynamic;
+mod pagination;
 mod prompts;
 mod resources;
 mod server;
@@ -60,6 +67,16 @@ struct Cli {
     /// Add N extra trivial tools `tool_0000`..`tool_{N-1}` that echo `text`.
     #[arg(long, value_name = "N", default_value_t = 0)]
     tools: usize,
+
+    /// Return at most N items per page from tools/list, prompts/list,
+    /// resources/list and resources/templates/list, with a `nextCursor`
+    /// (0: everything in one page).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    page_size: usize,
+
+    /// Sleep this long before answering each tools/list.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    list_delay_ms: u64,
 
     /// Print a line to stderr and exit with code 3 immediately.
     #[arg(long)]
@@ -134,6 +151,8 @@ async fn run(cli: Cli) -> i32 {
         name: cli.name,
         instructions: cli.instructions,
         extra_tools: cli.tools,
+        page_size: cli.page_size,
+        list_delay: Duration::from_millis(cli.list_delay_ms),
     }));
     let result = match cli.http {
         Some(port) => serve_http(shared, port).await,

@@ -1,7 +1,8 @@
 //! Our own tools: the ones mcp-orch's tests and benchmarks call (`echo`,
 //! `add`, `sleep`, `fail`, `crash`, `large`, `progress`, `whoami`, `env`) and
 //! the `--tools N` benchmark tools `tool_0000`... Tools that call back into
-//! the client are in `client_tools.rs`.
+//! the client are in `client_tools.rs`; `add_tool`/`remove_tool` in
+//! `dynamic.rs`.
 //!
 //! A tool error the caller should see is `Ok(CallToolResult::error(..))`
 //! (`isError: true`), never a JSON-RPC error.
@@ -89,7 +90,7 @@ pub struct EnvArgs {
     pub name: String,
 }
 
-fn text_result(text: impl Into<String>) -> CallToolResult {
+pub fn text_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(text)])
 }
 
@@ -217,19 +218,22 @@ impl Fixture {
 impl Fixture {
     /// `count` trivial tools `tool_0000`... that echo `text`, for benchmarks.
     pub(crate) fn bulk_tools(count: usize) -> ToolRouter<Self> {
-        let input_schema = Self::echo_tool_attr().input_schema;
         let mut router = ToolRouter::new();
         for index in 0..count {
-            let tool = rmcp::model::Tool::new(
+            router.add_route(Self::echo_route(
                 format!("tool_{index:04}"),
                 "Benchmark tool: returns `text` exactly.",
-                input_schema.clone(),
-            );
-            router.add_route(ToolRoute::new(
-                tool,
-                |Parameters(args): Parameters<EchoArgs>| async move { args.text },
             ));
         }
         router
+    }
+
+    /// A tool `name` that behaves like `echo` (same input schema, returns
+    /// `text` exactly).
+    pub(crate) fn echo_route(name: String, description: &'static str) -> ToolRoute<Self> {
+        let tool = rmcp::model::Tool::new(name, description, Self::echo_tool_attr().input_schema);
+        ToolRoute::new(tool, |Parameters(args): Parameters<EchoArgs>| async move {
+            args.text
+        })
     }
 }
