@@ -244,13 +244,13 @@ impl Proxy {
 
 /// Calls a tool and returns the result.
 pub async fn call(
-    client: &RunningService<RoleClient, InitializeRequestParams>,
+    client: &rmcp::service::Peer<RoleClient>,
     tool: &str,
     arguments: Value,
 ) -> Result<CallToolResult, rmcp::ServiceError> {
     let mut params = CallToolRequestParams::new(tool.to_owned());
     params.arguments = arguments.as_object().cloned();
-    client.peer().call_tool(params).await
+    client.call_tool(params).await
 }
 
 /// The text of a tool result's first content block.
