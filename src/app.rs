@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
+use crate::batch::{BatchService, BatchSettings};
 use crate::cli::{self, Cli, Faces, ModeArg};
 use crate::config::{self, ConfigError, Located, Mode, ServiceConfig};
 use crate::downstream::Defaults;
@@ -108,11 +109,6 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
 /// Runs until a shutdown signal or the end of the stdio session.
 pub async fn run(plan: Plan) -> Result<(), AppError> {
     let started = Instant::now();
-    if plan.mode == Mode::Batch {
-        tracing::warn!(
-            "batch mode: the /batch endpoints are not available in this version yet; serving the proxy"
-        );
-    }
     let settings = RouterSettings {
         separator: plan.service.proxy.separator.clone(),
         defaults: Defaults {
@@ -121,6 +117,17 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
         },
     };
     let router = Router::start(&plan.servers.servers, settings);
+    let batch = if plan.mode == Mode::Batch {
+        match start_batch(&plan, router.clone()) {
+            Ok(batch) => Some(batch),
+            Err(error) => {
+                router.shutdown().await;
+                return Err(error);
+            }
+        }
+    } else {
+        None
+    };
     let shutdown = CancellationToken::new();
     spawn_startup_report(router.clone(), started);
 
@@ -131,6 +138,7 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
                 http_task = Some(tokio::spawn(serve_http(
                     listener,
                     router.clone(),
+                    batch.clone(),
                     plan.host.clone(),
                     shutdown.clone(),
                     started,
@@ -140,10 +148,17 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
                 tracing::error!(%error, "HTTP face not started; serving stdio only");
             }
             Err(error) => {
+                if let Some(batch) = &batch {
+                    batch.shutdown().await;
+                }
                 router.shutdown().await;
                 return Err(error);
             }
         }
+    } else if batch.is_some() {
+        tracing::warn!(
+            "batch mode without an HTTP face: the /batch endpoints need --port or PROXY_PORT"
+        );
     }
 
     let stdio_task = plan.faces.stdio.then(|| {
@@ -168,6 +183,9 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
     }
     if let Some(task) = stdio_task {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+    if let Some(batch) = &batch {
+        batch.shutdown().await;
     }
     router.shutdown().await;
     tracing::info!("stopped");
@@ -206,6 +224,7 @@ fn allowed_hosts(host: &str) -> Vec<String> {
 async fn serve_http(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
+    batch: Option<Arc<BatchService>>,
     host: String,
     shutdown: CancellationToken,
     started: Instant,
@@ -218,12 +237,21 @@ async fn serve_http(
             shutdown: shutdown.child_token(),
         },
     );
-    let app = api::routes(ApiState { router, started })
-        .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn(api::assign_request_id));
+    let batch_routes = if batch.is_some() {
+        ", batch at /batch"
+    } else {
+        ""
+    };
+    let app = api::routes(ApiState {
+        router,
+        started,
+        batch,
+    })
+    .nest_service("/mcp", mcp)
+    .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
         tracing::info!(
-            "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)"
+            "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health{batch_routes})"
         );
     }
     let stop = shutdown.clone();
@@ -233,6 +261,24 @@ async fn serve_http(
     {
         tracing::error!(%error, "HTTP face stopped with an error");
     }
+}
+
+/// Batch mode: the LLM provider (if configured) and the batch service with its history.
+fn start_batch(plan: &Plan, router: Arc<Router>) -> Result<Arc<BatchService>, AppError> {
+    let llm = crate::llm::build(&plan.service.llm, &|name| std::env::var(name).ok())
+        .map_err(|error| AppError::Usage(format!("config.yaml: llm: {error}")))?;
+    match &llm {
+        Some(provider) => tracing::info!(llm = %provider.describe(), "batch mode: planner ready"),
+        None => tracing::info!(
+            "batch mode: no `llm.provider` configured; batches must come with a plan"
+        ),
+    }
+    let settings = BatchSettings::from_config(&plan.service.execution, &plan.service.llm);
+    let history = settings.history_db.clone();
+    let service = BatchService::new(router, llm, settings)
+        .map_err(|error| AppError::Usage(format!("execution.history_db: {error}")))?;
+    tracing::info!(history = %history, "batch mode: history database open");
+    Ok(service)
 }
 
 /// Logs, once, how long it took until every server was ready or failed.

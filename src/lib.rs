@@ -12,15 +12,19 @@
 //!   and cancellation, and tells upstream sessions when the catalogue changes.
 //! - [`upstream`] is the MCP face (stdio and Streamable HTTP at `/mcp`, one rmcp handler
 //!   behind both); [`api`] is the REST face for scripts.
+//! - [`batch`] is batch mode: plans (from an LLM via [`llm`], or given) validated against
+//!   the catalogue and run in parallel through the router, with status, events and history.
 //! - [`telemetry`] sets up logging (stderr only); [`cli`] and [`app`] parse the command line
 //!   and wire everything together.
 
 pub mod api;
 pub mod app;
+pub mod batch;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod downstream;
+pub mod llm;
 pub mod router;
 pub mod telemetry;
 pub mod upstream;
