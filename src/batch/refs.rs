@@ -204,6 +204,19 @@ pub struct FoundRef {
     pub path: Result<RefPath, String>,
 }
 
+/// A value as interpolated text: strings as they are, whole numbers without `.0`, anything
+/// else as compact JSON.
+pub fn render(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
 /// Every reference in an arguments template.
 pub fn collect(args: &Map<String, Value>) -> Vec<FoundRef> {
     let mut found = Vec::new();
@@ -282,10 +295,7 @@ fn resolve_value(value: &Value, scope: &dyn Fn(&str) -> Option<Value>) -> Result
             for piece in pieces(text)? {
                 match piece {
                     Piece::Text(t) => out.push_str(t),
-                    Piece::Ref(path) => match lookup(path, scope)? {
-                        Value::String(s) => out.push_str(&s),
-                        other => out.push_str(&other.to_string()),
-                    },
+                    Piece::Ref(path) => out.push_str(&render(&lookup(path, scope)?)),
                 }
             }
             Value::String(out)
@@ -376,12 +386,12 @@ mod tests {
 
     #[test]
     fn resolves_keeping_types_and_interpolating() {
-        let outputs = json!({"t1": {"items": [{"url": "http://x", "n": 3}]}, "t2": "plain", "item": {"k": [1, 2]}});
+        let outputs = json!({"t1": {"items": [{"url": "http://x", "n": 3}]}, "t2": "plain", "item": {"k": [1, 2]}, "f": {"x": 5.0, "y": 2.5}});
         let scope = |root: &str| outputs.get(root).cloned();
         let args = json!({
             "whole": {"$ref": "t1.items[0]"},
             "n": {"$ref": "t1.items[0].n"},
-            "text": "get ${t1.items[0].url} (${t1.items[0].n}) ${t2} ${item.k} $${not}",
+            "text": "get ${t1.items[0].url} (${t1.items[0].n}) ${t2} ${item.k} $${not} ${f.x} ${f.y}",
             "nested": [{"x": {"$ref": "t2"}}],
             "untouched": {"$ref": 5}
         });
@@ -392,7 +402,7 @@ mod tests {
             json!({
                 "whole": {"url": "http://x", "n": 3},
                 "n": 3,
-                "text": "get http://x (3) plain [1,2] ${not}",
+                "text": "get http://x (3) plain [1,2] ${not} 5 2.5",
                 "nested": [{"x": "plain"}],
                 "untouched": {"$ref": 5}
             })

@@ -59,10 +59,10 @@ impl<'s> Checker<'s> {
             return;
         }
         let interpolated = self.templates && value.as_str().is_some_and(|s| s.contains("${"));
-        if let Some(target) = schema_map.get("$ref").and_then(Value::as_str) {
-            if let Some(resolved) = self.resolve_ref(target) {
-                self.check(resolved, value, at, depth + 1);
-            }
+        if let Some(target) = schema_map.get("$ref").and_then(Value::as_str)
+            && let Some(resolved) = self.resolve_ref(target)
+        {
+            self.check(resolved, value, at, depth + 1);
         }
         if let Some(expected) = schema_map.get("type")
             && !type_matches(expected, value)

@@ -270,7 +270,6 @@ impl BatchService {
             if submission.dry_run {
                 return Ok(Submitted::DryRun(describe_plan(&validated, None)));
             }
-            drop(context);
             return Ok(self
                 .start(submission.request, Some(validated), exec, None)
                 .await);
@@ -297,7 +296,6 @@ impl BatchService {
                 })),
             )));
         }
-        drop(context);
         Ok(self
             .start(submission.request, None, exec, submission.allow)
             .await)

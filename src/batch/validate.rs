@@ -352,24 +352,45 @@ pub fn llm_generate_schema() -> serde_json::Value {
 }
 
 fn unknown_tool_message(name: &str, catalog: &Catalog) -> String {
-    // Suggest tools whose name ends the same way (a wrong prefix) or contains the name.
+    // Suggest tools with a close spelling, or the same tool name under another prefix.
     let tail = name.rsplit(['_', '.']).next().unwrap_or(name);
-    let mut close: Vec<&str> = catalog
+    let mut close: Vec<(usize, &str)> = catalog
         .tools()
         .iter()
         .map(|t| &*t.exposed)
-        .filter(|exposed| !tail.is_empty() && (exposed.ends_with(tail) || exposed.contains(name)))
-        .take(5)
+        .filter_map(|exposed| {
+            let distance = edit_distance(name, exposed);
+            let same_tail = !tail.is_empty() && exposed.ends_with(tail);
+            (distance <= 2.max(name.len() / 5) || same_tail).then_some((distance, exposed))
+        })
         .collect();
     close.sort_unstable();
-    if close.is_empty() {
+    let names: Vec<&str> = close.into_iter().take(5).map(|(_, n)| n).collect();
+    if names.is_empty() {
         format!("no tool named `{name}` in the catalogue (GET /tools lists them)")
     } else {
         format!(
             "no tool named `{name}` in the catalogue; did you mean {}?",
-            close.join(", ")
+            names.join(", ")
         )
     }
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current[j + 1] = (previous[j] + cost)
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// A cycle among the tasks (indices, in order), if there is one.
@@ -547,6 +568,18 @@ mod tests {
                 (None, "UNKNOWN_OUTPUT"),
             ]
         );
+    }
+
+    #[test]
+    fn unknown_tools_get_suggestions() {
+        let catalog = catalog();
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        let message = unknown_tool_message("s__ech0", &catalog);
+        assert!(message.ends_with("did you mean s__echo?"), "{message}");
+        let message = unknown_tool_message("other__sleep", &catalog);
+        assert!(message.contains("did you mean s__sleep?"), "{message}");
+        let message = unknown_tool_message("zzz", &catalog);
+        assert!(message.contains("GET /tools"), "{message}");
     }
 
     #[test]

@@ -224,6 +224,11 @@ impl Proxy {
         self.stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
     }
 
+    /// The process id of the running mcp-orch.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit code.
     pub async fn stop(mut self) -> Option<i32> {
         if let Some(pid) = self.child.id() {
