@@ -154,14 +154,33 @@ async fn a_failure_skips_exactly_its_dependents() {
         {"id": "child", "tool": "fixture__echo", "args": {"text": "${bad}"}, "depends_on": ["bad"]},
         {"id": "grandchild", "tool": "fixture__echo", "args": {"text": "${child}"}, "depends_on": ["child"]},
         {"id": "other", "tool": "fixture__sleep", "args": {"ms": 100}},
-        {"id": "after", "tool": "fixture__echo", "args": {"text": "${other}"}, "depends_on": ["other"]}
+        {"id": "after", "tool": "fixture__echo", "args": {"text": "${other}"}, "depends_on": ["other"]},
+        {"id": "steps", "tool": "fixture__progress", "args": {"steps": 3, "interval_ms": 10}}
     ]});
     let id = run_plan(&proxy, plan, json!({})).await;
     let status = wait_final(&proxy, &id, LIMIT).await;
     assert_eq!(status["status"], "partial_failure", "{status}");
     assert_eq!(
         status["counts"],
-        json!({"pending": 0, "running": 0, "succeeded": 2, "failed": 1, "skipped": 2, "cancelled": 0})
+        json!({"pending": 0, "running": 0, "succeeded": 3, "failed": 1, "skipped": 2, "cancelled": 0})
+    );
+    // Progress notifications of a call become task.progress events, before it succeeds.
+    let events = events(&proxy, &id, None).await;
+    let progress: Vec<(Value, Value)> = events
+        .iter()
+        .filter(|e| e.kind == "task.progress" && e.data["task"] == "steps")
+        .map(|e| (e.data["progress"].clone(), e.data["message"].clone()))
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            (json!(1.0), json!("step 1")),
+            (json!(2.0), json!("step 2")),
+            (json!(3.0), json!("step 3"))
+        ]
+    );
+    assert!(
+        position(&events, "task.progress", "steps") < position(&events, "task.succeeded", "steps")
     );
     let result = result(&proxy, &id).await;
     let bad = task(&result, "bad");
@@ -272,6 +291,7 @@ async fn cancel_stops_calls_in_flight_downstream() {
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap_or(Value::Null);
     let took = asked.elapsed();
+    eprintln!("cancel of 3 calls in flight answered after {took:?}");
     assert_eq!(body["status"], "cancelled", "{body}");
     assert_eq!(body["counts"]["cancelled"], 4, "{body}");
     assert!(took < Duration::from_secs(5), "cancel took {took:?}");
@@ -444,4 +464,37 @@ async fn history_survives_a_restart_and_running_batches_become_interrupted() {
     assert_eq!(page["tasks"][0]["task_id"], done.as_str());
     let (status, _) = proxy.get("/batch/tasks?limit=x").await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_outputs_are_stored_truncated_and_marked_but_references_see_everything() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let proxy = start(
+        json!({"fixture": fixture_entry("fixture")}),
+        "execution:\n  max_result_bytes: 1000",
+        dir.path(),
+    )
+    .await;
+    proxy.settled().await;
+    let plan = json!({"tasks": [
+        {"id": "big", "tool": "fixture__large", "args": {"bytes": 5000}},
+        // Echoes the full text back if the reference carried all of it.
+        {"id": "again", "tool": "fixture__echo", "args": {"text": "${big}"}, "depends_on": ["big"]}
+    ]});
+    let id = run_plan(&proxy, plan, json!({})).await;
+    let status = wait_final(&proxy, &id, LIMIT).await;
+    assert_eq!(status["status"], "succeeded", "{status}");
+    let result = result(&proxy, &id).await;
+    let big = &task(&result, "big")["output"];
+    assert_eq!(big["truncated"], true, "{big}");
+    // 5000 bytes of text, as JSON (newlines escaped, quotes).
+    let original = big["original_bytes"].as_u64().unwrap_or(0);
+    assert!(original > 5000, "{big}");
+    assert!(
+        big["preview"]
+            .as_str()
+            .is_some_and(|p| p.len() <= 1000 && p.starts_with("\"abcdef"))
+    );
+    // The dependent call received the whole text: its own output is the same 5000 bytes.
+    assert_eq!(task(&result, "again")["output"]["original_bytes"], original);
 }

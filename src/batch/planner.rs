@@ -129,6 +129,12 @@ impl Planner {
         context: &ValidationContext<'_>,
     ) -> Result<Planned, PlanningError> {
         let (system, tools_in_prompt) = self.system_prompt(request, catalog, context);
+        tracing::debug!(
+            prompt_chars = system.len(),
+            tools = tools_in_prompt,
+            llm = %self.llm.describe(),
+            "planning"
+        );
         let mut messages = vec![ChatMessage::user(request)];
         for call in 1..=2u32 {
             let started = Instant::now();

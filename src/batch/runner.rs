@@ -53,35 +53,46 @@ impl ToolRunner for RouterRunner {
             tokio::pin!(call);
             let result = loop {
                 tokio::select! {
+                    biased;
+                    Some(event) = events_rx.recv() => relay(event, &progress),
                     result = &mut call => break result,
-                    Some(event) = events_rx.recv() => match event {
-                        CallEvent::Progress(p) => {
-                            let mut update = json!({ "progress": p.progress });
-                            if let Some(map) = update.as_object_mut() {
-                                if let Some(total) = p.total {
-                                    map.insert("total".into(), json!(total));
-                                }
-                                if let Some(message) = p.message {
-                                    map.insert("message".into(), json!(message));
-                                }
-                            }
-                            progress(update);
-                        }
-                        CallEvent::ServerRequest { respond, .. } => {
-                            let _ = respond.send(Err(ErrorData::invalid_request(
-                                "mcp-orch batch mode has no client to answer sampling, elicitation or roots requests",
-                                None,
-                            )));
-                        }
-                    },
                 }
             };
+            // Whatever arrived just before the result still counts.
+            while let Ok(event) = events_rx.try_recv() {
+                relay(event, &progress);
+            }
             match result {
                 Ok(result) => outcome_of(result),
                 Err(error) => classify(error),
             }
         }
         .boxed()
+    }
+}
+
+/// Passes a call's progress on; answers server→client requests with an error (a batch has
+/// no client to ask).
+fn relay(event: CallEvent, progress: &ProgressFn) {
+    match event {
+        CallEvent::Progress(p) => {
+            let mut update = json!({ "progress": p.progress });
+            if let Some(map) = update.as_object_mut() {
+                if let Some(total) = p.total {
+                    map.insert("total".into(), json!(total));
+                }
+                if let Some(message) = p.message {
+                    map.insert("message".into(), json!(message));
+                }
+            }
+            progress(update);
+        }
+        CallEvent::ServerRequest { respond, .. } => {
+            let _ = respond.send(Err(ErrorData::invalid_request(
+                "mcp-orch batch mode has no client to answer sampling, elicitation or roots requests",
+                None,
+            )));
+        }
     }
 }
 
