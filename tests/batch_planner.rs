@@ -187,6 +187,15 @@ async fn anthropic_invalid_plan_is_repaired_once_with_the_problems() {
         problems.contains("task `t2`") && problems.contains("UNDECLARED_DEPENDENCY"),
         "{problems}"
     );
+    // The parameters of the tools the plan used are restated, for small models.
+    assert!(
+        problems.contains("take exactly these parameters"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("- fixture__echo(text*: string)"),
+        "{problems}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,6 +96,69 @@ pub fn plan_schema() -> Value {
     })
 }
 
+/// Up to this many tools, the plan schema spells out each tool's arguments (one `anyOf`
+/// branch per tool), so models with constrained decoding (llama.cpp) cannot get argument
+/// names wrong; above it the schema would crowd the prompt.
+pub const TYPED_SCHEMA_MAX_TOOLS: usize = 12;
+
+/// The plan schema with one task variant per tool: `tool` fixed to its name and `args` to
+/// its parameters (each may also be a `{"$ref": ...}`).
+pub fn typed_plan_schema(tools: &[&CatalogTool], llm_generate: bool) -> Value {
+    let reference =
+        json!({"type": "object", "properties": {"$ref": {"type": "string"}}, "required": ["$ref"]});
+    let variant = |name: &str, input: &Value| {
+        let properties: serde_json::Map<String, Value> = input
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .map(|(key, prop)| {
+                        let mut plain = serde_json::Map::new();
+                        for keep in ["type", "enum", "items"] {
+                            if let Some(v) = prop.get(keep) {
+                                plain.insert(keep.into(), v.clone());
+                            }
+                        }
+                        (
+                            key.clone(),
+                            json!({"anyOf": [Value::Object(plain), reference.clone()]}),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let required = input.get("required").cloned().unwrap_or(json!([]));
+        json!({
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "tool": {"const": name},
+                "args": {"type": "object", "properties": properties, "required": required,
+                         "additionalProperties": false},
+                "depends_on": {"type": "array", "items": {"type": "string"}},
+                "foreach": {"type": "object", "properties": {
+                    "over": {"type": "string"}, "max_items": {"type": "integer"}},
+                    "required": ["over", "max_items"]}
+            },
+            "required": ["id", "tool", "args", "depends_on"]
+        })
+    };
+    let mut variants: Vec<Value> = tools
+        .iter()
+        .map(|t| variant(&t.exposed, &Value::Object((*t.tool.input_schema).clone())))
+        .collect();
+    if llm_generate {
+        variants.push(variant(
+            super::plan::LLM_GENERATE,
+            &super::validate::llm_generate_schema(),
+        ));
+    }
+    let mut schema = plan_schema();
+    schema["properties"]["tasks"]["items"] = json!({"anyOf": variants});
+    schema
+}
+
 const RULES: &str = r#"You are the planner of mcp-orch. Turn the user's request into a plan: a graph of tool calls that runs in parallel wherever possible. Submit the plan with the submit_plan tool (or answer with the plan as one JSON object).
 
 Plan format:
@@ -104,7 +167,7 @@ Plan format:
  "output": ["<ids of the tasks whose results answer the request>"]}
 
 Rules:
-- Use only tools from the list below, spelled exactly. Give every required argument (marked *) with the right type.
+- Use only tools from the list below, spelled exactly. The keys of "args" are exactly the tool's parameter names: web__fetch(url*: string) takes {"url": "..."}. Give every required parameter (marked *) with the right type.
 - Tasks that do not need each other's results must NOT depend on each other: they run at the same time.
 - To pass a result on: {"$ref": "t1"} is the whole result of task t1 and {"$ref": "t1.items[0].url"} a part of it (the type is kept); inside a string write "text ${t1.field} text". Every task you refer to MUST be listed in depends_on.
 - To call a tool once per element of an array result, add "foreach": {"over": "t1.items", "max_items": 20} and use {"$ref": "item"} or "${item.name}" for the element.
@@ -135,6 +198,16 @@ impl Planner {
             llm = %self.llm.describe(),
             "planning"
         );
+        let allowed: Vec<&CatalogTool> = catalog
+            .tools()
+            .iter()
+            .filter(|t| context.allow.is_none_or(|allow| allow(t)))
+            .collect();
+        let schema = if allowed.len() <= TYPED_SCHEMA_MAX_TOOLS {
+            typed_plan_schema(&allowed, context.llm_available)
+        } else {
+            plan_schema()
+        };
         let mut messages = vec![ChatMessage::user(request)];
         for call in 1..=2u32 {
             let started = Instant::now();
@@ -148,7 +221,7 @@ impl Planner {
                         description:
                             "Submit the plan: tasks with dependencies, run in parallel by mcp-orch."
                                 .into(),
-                        schema: plan_schema(),
+                        schema: schema.clone(),
                         mode: self.settings.output,
                     }),
                     json_mode: false,
@@ -204,7 +277,11 @@ impl Planner {
                 });
             }
             messages.push(ChatMessage::assistant(shown));
-            messages.push(ChatMessage::user(repair_message(&problems)));
+            messages.push(ChatMessage::user(repair_message(
+                &problems,
+                &answer_tools(&messages),
+                catalog,
+            )));
         }
         Err(PlanningError::Invalid {
             problems: Vec::new(),
@@ -238,10 +315,45 @@ impl Planner {
     }
 }
 
-fn repair_message(problems: &[Problem]) -> String {
+/// The tool names the last answer used (for the reminder in the repair message).
+fn answer_tools(messages: &[ChatMessage]) -> Vec<String> {
+    let Some(last) = messages.last() else {
+        return Vec::new();
+    };
+    let Some(Value::Object(plan)) = crate::llm::extract_json(&last.content) else {
+        return Vec::new();
+    };
+    let mut tools: Vec<String> = plan
+        .get("tasks")
+        .and_then(Value::as_array)
+        .map(|tasks| {
+            tasks
+                .iter()
+                .filter_map(|t| t.get("tool").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    tools.sort();
+    tools.dedup();
+    tools
+}
+
+/// The problems, plus the exact parameters of the tools the plan used, so a small model
+/// can fix argument names.
+fn repair_message(problems: &[Problem], used: &[String], catalog: &Catalog) -> String {
     let mut text = String::from("That plan cannot run. Problems:\n");
     for problem in problems.iter().take(20) {
         text.push_str(&format!("- {problem}\n"));
+    }
+    let signatures: Vec<String> = used
+        .iter()
+        .filter_map(|name| catalog.get(name))
+        .map(|tool| describe_tool(tool, 120))
+        .collect();
+    if !signatures.is_empty() {
+        text.push_str("The tools you used take exactly these parameters (* = required):\n");
+        text.push_str(&signatures.join("\n"));
+        text.push('\n');
     }
     text.push_str("Submit the whole corrected plan.");
     text
@@ -401,6 +513,31 @@ mod tests {
             }],
             "__",
         )
+    }
+
+    #[test]
+    fn small_catalogues_get_a_schema_with_each_tools_arguments() {
+        let catalog = catalog(1);
+        let tools: Vec<&CatalogTool> = catalog.tools().iter().collect();
+        let schema = typed_plan_schema(&tools, true);
+        let variants = &schema["properties"]["tasks"]["items"]["anyOf"];
+        assert_eq!(variants.as_array().map(Vec::len), Some(3));
+        let first = &variants[0]["properties"];
+        assert_eq!(first["tool"], json!({"const": "s__tool0"}));
+        assert_eq!(first["args"]["required"], json!(["text"]));
+        assert_eq!(first["args"]["additionalProperties"], false);
+        assert_eq!(
+            first["args"]["properties"]["text"]["anyOf"][0],
+            json!({"type": "string"})
+        );
+        assert_eq!(
+            first["args"]["properties"]["text"]["anyOf"][1]["required"],
+            json!(["$ref"])
+        );
+        assert_eq!(
+            variants[2]["properties"]["tool"],
+            json!({"const": "llm.generate"})
+        );
     }
 
     #[test]
