@@ -218,9 +218,13 @@ async fn serve_http(
             shutdown: shutdown.child_token(),
         },
     );
-    let app = api::routes(ApiState { router, started })
-        .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn(api::assign_request_id));
+    let app = api::routes(ApiState {
+        router: router.clone(),
+        started,
+    })
+    .merge(upstream::sse::routes(router, shutdown.child_token()))
+    .nest_service("/mcp", mcp)
+    .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
         tracing::info!(
             "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)"

@@ -29,7 +29,11 @@ async fn every_conformance_scenario_passes_through_mcp_orch() {
     )
     .await;
     proxy.settled().await;
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let run = tokio::process::Command::new(&suite)
         .args(["server", "--url", &proxy.mcp_url(), "--suite", "all"])
         .env("PATH", path)
@@ -45,7 +49,10 @@ async fn every_conformance_scenario_passes_through_mcp_orch() {
         .lines()
         .filter(|l| l.starts_with('✓') || l.starts_with('✗') || l.starts_with("Total"))
         .collect();
-    println!("conformance (mcp-orch /mcp → fixture):\n{}", summary.join("\n"));
+    println!(
+        "conformance (mcp-orch /mcp → fixture):\n{}",
+        summary.join("\n")
+    );
     let total = summary
         .iter()
         .find(|l| l.starts_with("Total:"))
@@ -54,9 +61,20 @@ async fn every_conformance_scenario_passes_through_mcp_orch() {
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
         .collect();
-    let (passed, failed) = (numbers.first().copied().unwrap_or(0), numbers.get(1).copied().unwrap_or(usize::MAX));
-    assert_eq!(failed, 0, "conformance failures:\n{stdout}\nmcp-orch log:\n{}", proxy.logs());
-    assert!(passed >= EXPECTED_CHECKS, "only {passed} of {EXPECTED_CHECKS} checks ran:\n{stdout}");
+    let (passed, failed) = (
+        numbers.first().copied().unwrap_or(0),
+        numbers.get(1).copied().unwrap_or(usize::MAX),
+    );
+    assert_eq!(
+        failed,
+        0,
+        "conformance failures:\n{stdout}\nmcp-orch log:\n{}",
+        proxy.logs()
+    );
+    assert!(
+        passed >= EXPECTED_CHECKS,
+        "only {passed} of {EXPECTED_CHECKS} checks ran:\n{stdout}"
+    );
     assert!(summary.iter().all(|l| !l.starts_with('✗')), "{stdout}");
     proxy.stop().await;
 }

@@ -61,6 +61,7 @@ pub fn connect(
     headers: &BTreeMap<String, String>,
     hooks: ConnectionHooks,
 ) -> Result<(Arc<Connection>, HttpHandle), String> {
+    super::ensure_tls_provider();
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
     config.custom_headers = build_headers(headers)?;
     config.reinit_on_expired_session = true;

@@ -16,6 +16,7 @@ mod http;
 mod isolated;
 mod lists;
 mod server;
+mod sse;
 mod stderr_log;
 mod stdio;
 
@@ -37,6 +38,16 @@ pub use lists::{ListKind, Lists};
 pub use server::Downstream;
 pub use stderr_log::{LogLine, StderrLog};
 pub use stdio::describe_exit;
+
+/// Installs rustls' ring crypto provider for the process (idempotent). reqwest is built
+/// without a default provider, and refuses to create a client until one is installed;
+/// everything in mcp-orch that builds an HTTP client calls this first.
+pub fn ensure_tls_provider() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
 
 /// Told about what matters to the merged view and to upstream sessions.
 pub trait DownstreamObserver: Send + Sync + 'static {

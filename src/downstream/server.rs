@@ -23,7 +23,7 @@ use super::lists::{self, ListKind, Lists};
 use super::stderr_log::StderrLog;
 use super::{
     Defaults, DownstreamError, DownstreamObserver, ServerInfo, ServerStatus, Status, http,
-    humanize, stdio,
+    humanize, sse, stdio,
 };
 use crate::config::{ForwardedCapabilities, Isolation, ServerEntry, TransportSpec};
 
@@ -52,6 +52,7 @@ struct State {
 pub(super) enum Wire {
     Child(stdio::ChildHandle),
     Http(http::HttpHandle),
+    Sse(sse::SseHandle),
 }
 
 impl Wire {
@@ -61,13 +62,14 @@ impl Wire {
                 child.stop().await;
             }
             Wire::Http(http) => http.stop().await,
+            Wire::Sse(sse) => sse.stop().await,
         }
     }
 
     fn pid(&self) -> Option<u32> {
         match self {
             Wire::Child(child) => Some(child.pid()),
-            Wire::Http(_) => None,
+            Wire::Http(_) | Wire::Sse(_) => None,
         }
     }
 }
@@ -424,8 +426,11 @@ impl Downstream {
                 *wire_slot = Some(Wire::Http(handle));
                 connection
             }
-            TransportSpec::Sse { .. } => {
-                return Err("legacy HTTP+SSE servers are not supported yet".to_owned());
+            TransportSpec::Sse { url, headers } => {
+                let (connection, handle) =
+                    sse::connect(self.name.clone(), url, headers, hooks).await?;
+                *wire_slot = Some(Wire::Sse(handle));
+                connection
             }
         };
         let info = connection
