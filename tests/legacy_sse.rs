@@ -81,7 +81,10 @@ async fn the_sse_face_speaks_the_2024_11_05_wire_format() {
     let init = next_event(&mut events, message_with_id("i")).await;
     let init: Value = serde_json::from_str(&init.data.unwrap_or_default()).unwrap_or_default();
     assert_eq!(init["result"]["protocolVersion"], "2024-11-05");
-    assert_eq!(post(json!({"jsonrpc":"2.0","method":"notifications/initialized"})).await, 202);
+    assert_eq!(
+        post(json!({"jsonrpc":"2.0","method":"notifications/initialized"})).await,
+        202
+    );
     assert_eq!(
         post(json!({"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"fx__echo","arguments":{"text":"legacy"}}})).await,
         202
@@ -109,7 +112,10 @@ async fn the_sse_face_speaks_the_2024_11_05_wire_format() {
         .map(|r| r.status().as_u16())
         .unwrap_or(0);
     assert_eq!(unknown, 404);
-    assert_eq!(post(json!({"jsonrpc":"2.0","id":"p","method":"ping"})).await, 202);
+    assert_eq!(
+        post(json!({"jsonrpc":"2.0","id":"p","method":"ping"})).await,
+        202
+    );
     next_event(&mut events, message_with_id("p")).await;
     proxy.stop().await;
 }
@@ -134,7 +140,11 @@ async fn an_mcp_orch_sse_face_works_as_another_mcp_orchs_downstream() {
     assert_eq!(echoed.map(|r| text(&r)).ok().as_deref(), Some("two hops"));
     let calls = (0..8).map(|i| {
         let peer = client.peer().clone();
-        async move { call(&peer, "legacy__add", json!({ "a": i, "b": 1 })).await.map(|r| text(&r)) }
+        async move {
+            call(&peer, "legacy__add", json!({ "a": i, "b": 1 }))
+                .await
+                .map(|r| text(&r))
+        }
     });
     let answers: Vec<_> = futures::future::join_all(calls).await;
     for (i, answer) in answers.into_iter().enumerate() {
@@ -145,7 +155,10 @@ async fn an_mcp_orch_sse_face_works_as_another_mcp_orchs_downstream() {
     assert!(slow.is_ok_and(|r| r.is_error == Some(true)));
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !inner.logs().contains("sleep cancelled") {
-        assert!(std::time::Instant::now() < deadline, "the cancellation did not cross the SSE hop");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancellation did not cross the SSE hop"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     client.cancel().await.ok();
@@ -169,8 +182,14 @@ async fn server_everything_in_sse_mode_is_a_downstream() {
         .unwrap_or_else(|e| panic!("{e}"));
     // Wait until it listens.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "server-everything sse did not start");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server-everything sse did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let proxy = Proxy::start(
@@ -187,7 +206,9 @@ async fn server_everything_in_sse_mode_is_a_downstream() {
         .and_then(|all| all.iter().find(|s| s["name"] == "remote").cloned())
         .unwrap_or_default();
     assert_eq!(remote["status"], "ready", "{servers}");
-    let (status, sum) = proxy.post("/tools/remote.get-sum", r#"{"a": 20, "b": 22}"#).await;
+    let (status, sum) = proxy
+        .post("/tools/remote.get-sum", r#"{"a": 20, "b": 22}"#)
+        .await;
     assert_eq!(status, 200, "{sum}");
     assert_eq!(sum["content"][0]["text"], "The sum of 20 and 22 is 42.");
     proxy.stop().await;
