@@ -114,7 +114,8 @@ impl ProxyHandler {
         // Progress the server sent before its reply is already queued: deliver it before
         // the reply, so none is lost and the order is kept.
         while let Ok(event) = events_rx.try_recv() {
-            self.on_event(event, context, &progress_token, &session, &mut relays).await;
+            self.on_event(event, context, &progress_token, &session, &mut relays)
+                .await;
         }
         outcome
     }
@@ -130,7 +131,8 @@ impl ProxyHandler {
         match event {
             CallEvent::Progress(progress) => {
                 if let Some(token) = progress_token {
-                    let mut param = ProgressNotificationParam::new(token.clone(), progress.progress);
+                    let mut param =
+                        ProgressNotificationParam::new(token.clone(), progress.progress);
                     param.total = progress.total;
                     param.message = progress.message;
                     let _ = context.peer.notify_progress(param).await;
