@@ -118,6 +118,9 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
         defaults: Defaults {
             call_timeout: plan.service.proxy.default_timeout,
             startup_timeout: plan.service.proxy.startup_timeout,
+            max_timeout: plan.service.proxy.max_timeout,
+            restart: plan.service.proxy.restart,
+            health: plan.service.proxy.health,
         },
     };
     let router = Router::start(&plan.servers.servers, settings);

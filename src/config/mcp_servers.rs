@@ -52,6 +52,10 @@ pub struct ServerEntry {
     /// `"capabilities"`: which client capabilities mcp-orch advertises to this server on its
     /// clients' behalf (all on by default).
     pub capabilities: ForwardedCapabilities,
+    /// `"toolTimeouts"`: per-tool call timeouts (original tool names) overriding `timeout`.
+    pub tool_timeouts: BTreeMap<String, Duration>,
+    /// `"maxTimeout"`: ceiling on a call even while progress extends it; `None` = global.
+    pub max_timeout: Option<Duration>,
 }
 
 /// How a server's process is shared between upstream sessions.

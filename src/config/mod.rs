@@ -14,6 +14,7 @@
 mod duration;
 mod error;
 mod expand;
+mod lifecycle;
 mod locate;
 mod mcp_servers;
 mod server_entry;
@@ -27,6 +28,7 @@ mod warning;
 pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use expand::{ExpandWarning, expand_env};
+pub use lifecycle::{HealthPolicy, RestartPolicy};
 pub use locate::{Located, locate_mcp_config, locate_service_config};
 pub use mcp_servers::{
     ForwardedCapabilities, Isolation, McpServers, ServerEntry, ToolFilter, TransportSpec,

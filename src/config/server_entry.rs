@@ -32,6 +32,8 @@ const KNOWN_KEYS: &[&str] = &[
     "isolation",
     "maxSessions",
     "capabilities",
+    "toolTimeouts",
+    "maxTimeout",
 ];
 
 /// Default cap on per-session processes of an `"isolation": "session"` server.
@@ -119,7 +121,20 @@ pub(super) fn parse_entry(
         Some(v) => parse_capabilities(walk, &key("capabilities"), v)?,
         None => ForwardedCapabilities::default(),
     };
+    let mut tool_timeouts = std::collections::BTreeMap::new();
+    if let Some(v) = field(map, "toolTimeouts") {
+        let path = key("toolTimeouts");
+        let timeouts = walk.object(&path, v, "an object of tool name → timeout")?;
+        for (tool, value) in timeouts {
+            tool_timeouts.insert(tool.clone(), walk.duration(&child(&path, tool), value)?);
+        }
+    }
+    let max_timeout = field(map, "maxTimeout")
+        .map(|v| walk.duration(&key("maxTimeout"), v))
+        .transpose()?;
     Ok(ServerEntry {
+        tool_timeouts,
+        max_timeout,
         name: name.to_string(),
         transport,
         disabled,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::expand::expand_tree;
+use super::lifecycle::{HealthPolicy, RestartPolicy};
 use super::service_sections::parse_sections;
 use super::syntax::parse_yaml;
 use super::tree::Walk;
@@ -65,6 +66,16 @@ pub struct ProxySettings {
     pub default_timeout: Duration,
     /// Time a server gets to start and initialize when it sets none. Default 60 s.
     pub startup_timeout: Duration,
+    /// Hard ceiling on a call even while progress keeps extending it. Default 600 s.
+    pub max_timeout: Duration,
+    /// On shutdown, how long calls in flight may finish before servers are stopped. Default 10 s.
+    pub shutdown_grace: Duration,
+    /// Reload when `mcp-config.json` or `config.yaml` changes on disk. Default true.
+    pub watch_config: bool,
+    /// How servers that went away are restarted.
+    pub restart: RestartPolicy,
+    /// Periodic pings.
+    pub health: HealthPolicy,
 }
 
 /// `security:` — consumed by the security layer (issue 5).
@@ -160,6 +171,11 @@ impl Default for ProxySettings {
             separator: "__".to_string(),
             default_timeout: Duration::from_secs(60),
             startup_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(600),
+            shutdown_grace: Duration::from_secs(10),
+            watch_config: true,
+            restart: RestartPolicy::default(),
+            health: HealthPolicy::default(),
         }
     }
 }

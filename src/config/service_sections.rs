@@ -86,11 +86,12 @@ fn parse_proxy(
     map: &Map<String, Value>,
     out: &mut ProxySettings,
 ) -> Result<(), ConfigError> {
-    walk.unknown_keys(
-        "proxy",
-        map,
-        &["separator", "default_timeout", "startup_timeout"],
-    );
+    let known: Vec<&str> = ["separator", "default_timeout", "startup_timeout"]
+        .into_iter()
+        .chain(super::lifecycle::LIFECYCLE_KEYS.iter().copied())
+        .collect();
+    walk.unknown_keys("proxy", map, &known);
+    super::lifecycle::parse_lifecycle(walk, map, out)?;
     if let Some(v) = field(map, "separator") {
         let valid = |s: &str| {
             (1..=4).contains(&s.chars().count())
@@ -330,6 +331,7 @@ execution: {max_parallel_tasks: 1, task_timeout: 500ms, retry_count: 0}
                 separator: ".".into(),
                 default_timeout: Duration::from_millis(1500),
                 startup_timeout: Duration::from_secs(120),
+                ..ProxySettings::default()
             }
         );
         assert!(config.security.enable_auth);

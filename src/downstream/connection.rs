@@ -165,6 +165,11 @@ pub struct Connection {
     hooks: ConnectionHooks,
     /// What the server said in `initialize`.
     info: OnceLock<InitializeResult>,
+    /// When the connection was made; `last_inbound_ms` counts from here.
+    created: std::time::Instant,
+    /// Milliseconds after `created` when the server last sent anything (health checks
+    /// count any traffic as a sign of life, so a busy server is not restarted).
+    last_inbound_ms: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -192,6 +197,8 @@ impl Connection {
             close_reason: OnceLock::new(),
             hooks,
             info: OnceLock::new(),
+            created: std::time::Instant::now(),
+            last_inbound_ms: std::sync::atomic::AtomicU64::new(0),
         });
         (connection, rx)
     }
@@ -361,8 +368,27 @@ impl Connection {
             .map_err(|_| self.closed_error())
     }
 
+    /// How long since the server last sent anything.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_inbound_ms.load(Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(last)
+    }
+
+    /// Sends MCP `ping` and waits for the answer.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), DownstreamError> {
+        let request = ClientRequest::PingRequest(rmcp::model::PingRequest::default());
+        let options = CallOptions {
+            timeout,
+            internal: true,
+            ..CallOptions::default()
+        };
+        self.request(request, options).await.map(|_| ())
+    }
+
     /// Routes one message from the wire. Never blocks on a caller.
     pub(crate) fn dispatch(self: &Arc<Self>, inbound: Inbound) {
+        self.last_inbound_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         match inbound {
             Inbound::Reply { id, result } => {
                 let pending = match id {

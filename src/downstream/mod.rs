@@ -19,6 +19,7 @@ mod server;
 mod sse;
 mod stderr_log;
 mod stdio;
+mod supervisor;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rmcp::model::{ClientResult, ErrorData, ServerNotification, ServerRequest};
 
-use crate::config::ServerEntry;
+use crate::config::{HealthPolicy, RestartPolicy, ServerEntry};
 
 pub use connection::{
     ACCEPTED_DOWNSTREAM_VERSIONS, CallEvent, CallOptions, Connection, DOWNSTREAM_PROTOCOL_VERSION,
@@ -35,7 +36,7 @@ pub use connection::{
 };
 pub use error::{DownstreamError, humanize};
 pub use lists::{ListKind, Lists};
-pub use server::Downstream;
+pub use server::{Control, Downstream};
 pub use stderr_log::{LogLine, StderrLog};
 pub use stdio::describe_exit;
 
@@ -70,11 +71,19 @@ pub trait DownstreamObserver: Send + Sync + 'static {
     fn server_event(&self, server: &str, message: &str);
 }
 
-/// Timeouts that apply when a server entry sets none.
+/// What applies to every server unless its entry says otherwise.
 #[derive(Debug, Clone, Copy)]
 pub struct Defaults {
+    /// Per-call timeout.
     pub call_timeout: Duration,
+    /// Time to start, initialize and list.
     pub startup_timeout: Duration,
+    /// Ceiling on a call even while progress keeps extending it.
+    pub max_timeout: Duration,
+    /// How servers that went away are restarted.
+    pub restart: RestartPolicy,
+    /// Periodic pings.
+    pub health: HealthPolicy,
 }
 
 /// Where a server is in its life.
@@ -108,6 +117,14 @@ pub struct ServerStatus {
     pub isolation: &'static str,
     /// Per-session instances running (isolated servers).
     pub session_instances: usize,
+    /// Restarts since mcp-orch started.
+    pub restarts: u32,
+    /// How its last process ended (`code 7`, `signal 9`).
+    pub last_exit: Option<String>,
+    /// Its last exit code.
+    pub last_exit_code: Option<i32>,
+    /// Seconds until the next automatic restart, while waiting for one.
+    pub next_retry_seconds: Option<f64>,
 }
 
 /// Name and version the server reported in `initialize`.

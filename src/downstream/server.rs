@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use futures::FutureExt;
 use rmcp::model::{ClientCapabilities, InitializeResult, ServerNotification};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{Connection, ConnectionHooks};
@@ -22,8 +22,8 @@ use super::isolated::SessionInstances;
 use super::lists::{self, ListKind, Lists};
 use super::stderr_log::StderrLog;
 use super::{
-    Defaults, DownstreamError, DownstreamObserver, ServerInfo, ServerStatus, Status, http,
-    humanize, sse, stdio,
+    Defaults, DownstreamError, DownstreamObserver, ServerInfo, ServerStatus, Status, http, sse,
+    stdio,
 };
 use crate::config::{ForwardedCapabilities, Isolation, ServerEntry, TransportSpec};
 
@@ -32,19 +32,27 @@ const STDERR_LINES: usize = 1000;
 const STDERR_BYTES: usize = 512 * 1024;
 
 #[derive(Debug)]
-struct State {
-    status: Status,
-    pid: Option<u32>,
-    ready_since: Option<Instant>,
-    last_error: Option<String>,
+pub(super) struct State {
+    pub(super) status: Status,
+    pub(super) pid: Option<u32>,
+    pub(super) ready_since: Option<Instant>,
+    pub(super) last_error: Option<String>,
     /// What it offers while ready; empty otherwise.
-    lists: Lists,
+    pub(super) lists: Lists,
     /// What it offered when last ready (kept after it fails, for clearer errors).
-    known: Lists,
+    pub(super) known: Lists,
     /// How long the last start took.
-    startup: Option<Duration>,
+    pub(super) startup: Option<Duration>,
     /// Its `initialize` answer while ready.
-    info: Option<InitializeResult>,
+    pub(super) info: Option<InitializeResult>,
+    /// Restarts since mcp-orch started (crashes, health failures, operator restarts).
+    pub(super) restarts: u32,
+    /// How its last process ended, e.g. `code 7` or `signal 9`.
+    pub(super) last_exit: Option<String>,
+    /// Its last exit code, when it exited with one.
+    pub(super) last_exit_code: Option<i32>,
+    /// When the next automatic restart is due, while waiting for one.
+    pub(super) next_retry_at: Option<Instant>,
 }
 
 /// What keeps an instance's process or session alive.
@@ -66,7 +74,25 @@ impl Wire {
         }
     }
 
-    fn pid(&self) -> Option<u32> {
+    /// For a child process that has exited: `("code 7", Some(7))` or `("signal 9", None)`.
+    pub(super) fn exit(&self) -> Option<(String, Option<i32>)> {
+        let Wire::Child(child) = self else {
+            return None;
+        };
+        let status = child.exit_status()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            if let Some(signal) = status.signal() {
+                return Some((format!("signal {signal}"), None));
+            }
+        }
+        status
+            .code()
+            .map(|code| (format!("code {code}"), Some(code)))
+    }
+
+    pub(super) fn pid(&self) -> Option<u32> {
         match self {
             Wire::Child(child) => Some(child.pid()),
             Wire::Http(_) | Wire::Sse(_) => None,
@@ -77,27 +103,42 @@ impl Wire {
 /// One configured server.
 pub struct Downstream {
     /// The `mcpServers` key.
-    name: Arc<str>,
+    pub(super) name: Arc<str>,
     /// Its configuration as loaded.
-    entry: ServerEntry,
+    pub(super) entry: ServerEntry,
     /// Global timeouts for what the entry leaves unset.
-    defaults: Defaults,
+    pub(super) defaults: Defaults,
     /// Status and lists; behind a short-held lock.
     state: Mutex<State>,
     /// Mirrors `state.status` so waiters can watch it.
     status_tx: watch::Sender<Status>,
     /// The shared instance's connection while ready.
-    connection: ArcSwapOption<Connection>,
+    pub(super) connection: ArcSwapOption<Connection>,
     /// The last lines the server wrote to stderr (all instances).
-    stderr: Arc<StderrLog>,
+    pub(super) stderr: Arc<StderrLog>,
     /// Who hears about list changes, notifications and unattributed server requests.
-    observer: Arc<dyn DownstreamObserver>,
+    pub(super) observer: Arc<dyn DownstreamObserver>,
     /// Per-session instances (`"isolation": "session"`).
     sessions: SessionInstances,
     /// Cancelled to stop the server for good.
-    stop: CancellationToken,
+    pub(super) stop: CancellationToken,
     /// Cancelled when the supervisor task has finished (process reaped).
-    finished: CancellationToken,
+    pub(super) finished: CancellationToken,
+    /// Operator commands (restart, stop, start) for the supervisor.
+    control: mpsc::UnboundedSender<Control>,
+    /// The supervisor's end of `control`, taken when it starts.
+    pub(super) control_rx: Mutex<Option<mpsc::UnboundedReceiver<Control>>>,
+}
+
+/// What an operator can ask of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop the current process (if any) and start again now.
+    Restart,
+    /// Stop it and keep it stopped.
+    Stop,
+    /// Start a stopped (or failed, waiting) server now.
+    Start,
 }
 
 impl std::fmt::Debug for Downstream {
@@ -119,7 +160,10 @@ impl Downstream {
         } else {
             Status::Starting
         };
+        let (control, control_rx) = mpsc::unbounded_channel();
         Arc::new(Downstream {
+            control,
+            control_rx: Mutex::new(Some(control_rx)),
             name: Arc::from(entry.name.as_str()),
             sessions: SessionInstances::new(entry.max_sessions),
             entry,
@@ -133,6 +177,10 @@ impl Downstream {
                 known: Lists::default(),
                 startup: None,
                 info: None,
+                restarts: 0,
+                last_exit: None,
+                last_exit_code: None,
+                next_retry_at: None,
             }),
             status_tx: watch::channel(status).0,
             connection: ArcSwapOption::empty(),
@@ -190,21 +238,33 @@ impl Downstream {
 
     /// The shared instance's connection, or why there is none.
     pub fn connection(&self) -> Result<Arc<Connection>, DownstreamError> {
-        if let Some(connection) = self.connection.load_full()
+        let current = self.connection.load_full();
+        if let Some(connection) = &current
             && !connection.is_closed()
         {
-            return Ok(connection);
+            return Ok(connection.clone());
         }
         let state = self.lock_state();
-        let reason = match state.status {
-            Status::Starting => "it is still starting".to_owned(),
-            Status::Ready => "its connection just ended".to_owned(),
-            Status::Failed => format!(
+        let reason = match (state.status, current) {
+            // The supervisor has not caught up with the end of the connection yet.
+            (Status::Ready, Some(closed)) => format!(
+                "it went away: {}",
+                closed
+                    .close_reason()
+                    .unwrap_or_else(|| "the connection ended".to_owned())
+            ),
+            (Status::Ready, None) => "its connection just ended".to_owned(),
+            (Status::Starting, _) if state.restarts > 0 => format!(
+                "it is restarting after: {}",
+                state.last_error.as_deref().unwrap_or("a failure")
+            ),
+            (Status::Starting, _) => "it is still starting".to_owned(),
+            (Status::Failed, _) => format!(
                 "it failed: {}",
                 state.last_error.as_deref().unwrap_or("unknown error")
             ),
-            Status::Stopped => "it was stopped".to_owned(),
-            Status::Disabled => "it is disabled in the configuration".to_owned(),
+            (Status::Stopped, _) => "it was stopped".to_owned(),
+            (Status::Disabled, _) => "it is disabled in the configuration".to_owned(),
         };
         Err(DownstreamError::Unavailable {
             server: self.name.to_string(),
@@ -260,7 +320,20 @@ impl Downstream {
                 Isolation::Session => "session",
             },
             session_instances: self.sessions.len(),
+            restarts: state.restarts,
+            last_exit: state.last_exit.clone(),
+            last_exit_code: state.last_exit_code,
+            next_retry_seconds: state.next_retry_at.map(|at| {
+                let left = at.saturating_duration_since(Instant::now()).as_secs_f64();
+                (left * 10.0).round() / 10.0
+            }),
         }
+    }
+
+    /// Asks the supervisor to restart, stop or start the server. `false` when the server
+    /// is disabled or mcp-orch is shutting down.
+    pub fn control(&self, command: Control) -> bool {
+        !self.entry.disabled && !self.stop.is_cancelled() && self.control.send(command).is_ok()
     }
 
     /// Resolves once the server is past `starting` (ready, failed, stopped or disabled).
@@ -277,14 +350,14 @@ impl Downstream {
         self.sessions.release_all().await;
     }
 
-    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(super) fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records a new status. A change into or out of `ready` is reported to the observer
     /// (which rebuilds the catalogue) before anyone watching the status sees it, so a
     /// waiter woken by `ready` finds the lists already merged.
-    fn set_status(&self, status: Status, error: Option<String>) {
+    pub(super) fn set_status(&self, status: Status, error: Option<String>) {
         let was_ready = {
             let mut state = self.lock_state();
             let was_ready = state.status == Status::Ready;
@@ -305,78 +378,8 @@ impl Downstream {
         self.status_tx.send_replace(status);
     }
 
-    /// The supervisor: start, serve until the connection ends or a stop is asked, clean up.
-    pub(super) async fn run(self: Arc<Self>) {
-        if self.entry.disabled {
-            self.finished.cancel();
-            return;
-        }
-        let started = Instant::now();
-        let startup_timeout = self
-            .entry
-            .startup_timeout
-            .unwrap_or(self.defaults.startup_timeout);
-        let mut wire_slot: Option<Wire> = None;
-        let hooks = self.hooks(None);
-        let attempt = tokio::select! {
-            result = tokio::time::timeout(startup_timeout, self.start(hooks, &mut wire_slot, startup_timeout)) => match result {
-                Ok(result) => result,
-                Err(_) => Err(format!("it did not finish starting within {}", humanize(startup_timeout))),
-            },
-            _ = self.stop.cancelled() => Err("stopped while starting".to_owned()),
-        };
-        match attempt {
-            Ok((connection, info, lists)) => {
-                {
-                    let mut state = self.lock_state();
-                    state.known = lists.clone();
-                    state.lists = lists;
-                    state.info = Some(info);
-                    state.ready_since = Some(Instant::now());
-                    state.startup = Some(started.elapsed());
-                    state.last_error = None;
-                }
-                self.connection.store(Some(connection.clone()));
-                tracing::info!(server = %self.name, tools = self.lists().tools.len(),
-                    startup_ms = started.elapsed().as_millis() as u64, "server ready");
-                self.set_status(Status::Ready, None);
-                tokio::select! {
-                    _ = connection.closed() => {
-                        let mut reason = connection.close_reason().unwrap_or_else(|| "the connection ended".into());
-                        if let Some(line) = self.stderr.last_line() {
-                            reason.push_str(&format!("; last stderr line: {line}"));
-                        }
-                        tracing::warn!(server = %self.name, %reason, "server went away");
-                        self.observer.server_event(&self.name, &format!("server '{}' went away: {reason}", self.name));
-                        self.set_status(Status::Failed, Some(reason));
-                    }
-                    _ = self.stop.cancelled() => self.set_status(Status::Stopped, None),
-                }
-            }
-            Err(mut reason) => {
-                if let Some(wire) = &wire_slot {
-                    wire.stop().await;
-                }
-                if let Some(line) = self.stderr.last_line() {
-                    reason.push_str(&format!("; last stderr line: {line}"));
-                }
-                if self.stop.is_cancelled() {
-                    self.set_status(Status::Stopped, None);
-                } else {
-                    tracing::error!(server = %self.name, %reason, "server failed to start");
-                    self.set_status(Status::Failed, Some(reason));
-                }
-            }
-        }
-        if let Some(wire) = wire_slot {
-            wire.stop().await;
-        }
-        self.connection.store(None);
-        self.finished.cancel();
-    }
-
     /// Starts the shared instance and lists what it offers.
-    async fn start(
+    pub(super) async fn start(
         self: &Arc<Self>,
         hooks: ConnectionHooks,
         wire_slot: &mut Option<Wire>,

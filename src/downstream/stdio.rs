@@ -71,6 +71,11 @@ impl ChildHandle {
         self.exited().await
     }
 
+    /// Its exit status, if it has exited and been reaped.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *self.exit.borrow()
+    }
+
     /// Waits for the child to exit (however that happens) and returns its status.
     pub async fn exited(&self) -> Option<ExitStatus> {
         let mut exit = self.exit.clone();
