@@ -109,6 +109,9 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
 /// Runs until a shutdown signal or the end of the stdio session.
 pub async fn run(plan: Plan) -> Result<(), AppError> {
     let started = Instant::now();
+    security::register_secrets(&plan.service.security, &plan.servers.servers, &|name| {
+        std::env::var(name).ok()
+    });
     if plan.mode == Mode::Batch {
         tracing::warn!(
             "batch mode: the /batch endpoints are not available in this version yet; serving the proxy"

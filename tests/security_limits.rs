@@ -40,7 +40,10 @@ async fn raw(proxy: &Proxy, request: &[u8], limit: Duration) -> (String, Duratio
             Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
         }
     }
-    (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +75,10 @@ async fn the_n_plus_first_request_gets_429_per_key() {
     let limited = send(&proxy, Method::GET, "/tools", Some(reader), None, &[]).await;
     assert_eq!(limited.status, 429, "{limited:?}");
     assert_eq!(limited.json()["error"]["code"], "RATE_LIMIT_EXCEEDED");
-    assert_eq!(limited.header("x-ratelimit-remaining").as_deref(), Some("0"));
+    assert_eq!(
+        limited.header("x-ratelimit-remaining").as_deref(),
+        Some("0")
+    );
     let retry: u64 = limited
         .header("retry-after")
         .and_then(|r| r.parse().ok())
@@ -82,8 +88,19 @@ async fn the_n_plus_first_request_gets_429_per_key() {
     let other = send(&proxy, Method::GET, "/tools", Some(other_key), None, &[]).await;
     assert_eq!(other.status, 200, "{other:?}");
     assert_eq!(other.header("x-ratelimit-remaining").as_deref(), Some("2"));
-    let again = send(&proxy, Method::POST, "/mcp", Some(reader), Some("{}".into()), &[]).await;
-    assert_eq!(again.status, 429, "MCP traffic counts in the same class: {again:?}");
+    let again = send(
+        &proxy,
+        Method::POST,
+        "/mcp",
+        Some(reader),
+        Some("{}".into()),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        again.status, 429,
+        "MCP traffic counts in the same class: {again:?}"
+    );
     // A JWT is its own caller too.
     let token = security_support::jwt("ci", &["read"], 600);
     let jwt = send(&proxy, Method::GET, "/servers", Some(&token), None, &[]).await;
@@ -101,9 +118,11 @@ async fn without_auth_the_limit_is_per_client_address() {
         &[],
     )
     .await;
-    let statuses: Vec<u16> = futures::future::join_all(
-        (0..3).map(|_| async { send(&proxy, Method::GET, "/health", None, None, &[]).await.status }),
-    )
+    let statuses: Vec<u16> = futures::future::join_all((0..3).map(|_| async {
+        send(&proxy, Method::GET, "/health", None, None, &[])
+            .await
+            .status
+    }))
     .await;
     let mut sorted = statuses.clone();
     sorted.sort();
@@ -115,17 +134,34 @@ async fn without_auth_the_limit_is_per_client_address() {
 async fn foreign_host_and_origin_get_403() {
     let proxy = start("").await;
     let reader = key(&["read"]);
-    let cases: &[(&[(&str, &str)], u16, &str)] = &[
+    type Headers = &'static [(&'static str, &'static str)];
+    let cases: &[(Headers, u16, &str)] = &[
         (&[("host", "evil.example.com")], 403, "HOST_NOT_ALLOWED"),
-        (&[("host", "localhost.evil.example.com:80")], 403, "HOST_NOT_ALLOWED"),
-        (&[("origin", "http://evil.example.com")], 403, "ORIGIN_NOT_ALLOWED"),
+        (
+            &[("host", "localhost.evil.example.com:80")],
+            403,
+            "HOST_NOT_ALLOWED",
+        ),
+        (
+            &[("origin", "http://evil.example.com")],
+            403,
+            "ORIGIN_NOT_ALLOWED",
+        ),
         (&[("origin", "null")], 403, "ORIGIN_NOT_ALLOWED"),
-        (&[("host", "localhost:1"), ("origin", "http://localhost:5173")], 200, ""),
+        (
+            &[("host", "localhost:1"), ("origin", "http://localhost:5173")],
+            200,
+            "",
+        ),
         (&[("origin", "http://127.0.0.1:9999")], 200, ""),
     ];
     for (headers, status, code) in cases {
         for path in ["/tools", "/mcp", "/health"] {
-            let method = if path == "/mcp" { Method::POST } else { Method::GET };
+            let method = if path == "/mcp" {
+                Method::POST
+            } else {
+                Method::GET
+            };
             let body = (path == "/mcp").then(|| {
                 json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                     "protocolVersion": "2025-06-18", "capabilities": {},
@@ -140,7 +176,15 @@ async fn foreign_host_and_origin_get_403() {
         }
     }
     // Without any credentials a DNS-rebinding request is refused before authentication.
-    let answer = send(&proxy, Method::GET, "/tools", None, None, &[("host", "evil.example.com")]).await;
+    let answer = send(
+        &proxy,
+        Method::GET,
+        "/tools",
+        None,
+        None,
+        &[("host", "evil.example.com")],
+    )
+    .await;
     assert_eq!(answer.status, 403, "{answer:?}");
     proxy.stop().await;
 }
@@ -151,7 +195,15 @@ async fn an_oversized_body_gets_413_and_the_server_stays_up() {
     let full = key(&["read", "write", "execute"]);
     let big = json!({"text": "x".repeat(100 * 1024)}).to_string();
     for path in ["/tools/fx.echo", "/mcp"] {
-        let answer = send(&proxy, Method::POST, path, Some(full), Some(big.clone()), &[]).await;
+        let answer = send(
+            &proxy,
+            Method::POST,
+            path,
+            Some(full),
+            Some(big.clone()),
+            &[],
+        )
+        .await;
         assert_eq!(answer.status, 413, "{path}: {answer:?}");
         assert_eq!(answer.json()["error"]["code"], "PAYLOAD_TOO_LARGE");
     }
@@ -177,7 +229,15 @@ async fn an_oversized_body_gets_413_and_the_server_stays_up() {
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     // Just under the limit still works, and the server is fine.
     let fits = json!({"text": "z".repeat(60 * 1024)}).to_string();
-    let answer = send(&proxy, Method::POST, "/tools/fx.echo", Some(full), Some(fits), &[]).await;
+    let answer = send(
+        &proxy,
+        Method::POST,
+        "/tools/fx.echo",
+        Some(full),
+        Some(fits),
+        &[],
+    )
+    .await;
     assert_eq!(answer.status, 200, "{answer:?}");
     let health = send(&proxy, Method::GET, "/health", Some(full), None, &[]).await;
     assert_eq!(health.json()["status"], "ok");
@@ -189,9 +249,15 @@ async fn slow_clients_cannot_pin_connections() {
     let proxy = start("  header_timeout: 1s\n  body_timeout: 1s\n").await;
     let limit = Duration::from_secs(15);
     // Headers trickled and never finished (slowloris).
-    let partial = format!("GET /health HTTP/1.1\r\nHost: {}\r\nX-Slow: ", authority(&proxy));
+    let partial = format!(
+        "GET /health HTTP/1.1\r\nHost: {}\r\nX-Slow: ",
+        authority(&proxy)
+    );
     let (reply, took) = raw(&proxy, partial.as_bytes(), limit).await;
-    assert!(took < limit, "a half-sent request held the connection for {took:?}");
+    assert!(
+        took < limit,
+        "a half-sent request held the connection for {took:?}"
+    );
     assert!(!reply.contains("200 OK"), "{reply}");
     // A connection that sends nothing at all.
     let (_, took) = raw(&proxy, b"", limit).await;
@@ -227,7 +293,10 @@ async fn cors_is_off_by_default_and_on_with_cors_origins() {
         "/tools",
         None,
         None,
-        &[("origin", "http://localhost:5173"), ("access-control-request-method", "GET")],
+        &[
+            ("origin", "http://localhost:5173"),
+            ("access-control-request-method", "GET"),
+        ],
     )
     .await;
     assert_eq!(preflight.status, 405, "{preflight:?}");
@@ -246,29 +315,77 @@ async fn cors_is_off_by_default_and_on_with_cors_origins() {
         "/tools",
         None,
         None,
-        &[("origin", app), ("access-control-request-method", "GET"),
-          ("access-control-request-headers", "authorization")],
+        &[
+            ("origin", app),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "authorization"),
+        ],
     )
     .await;
     assert_eq!(preflight.status, 204, "{preflight:?}");
-    assert_eq!(preflight.header("access-control-allow-origin").as_deref(), Some(app));
-    assert!(preflight
-        .header("access-control-allow-headers")
-        .is_some_and(|h| h.contains("authorization") && h.contains("mcp-session-id")));
-    let answer = send(&proxy, Method::GET, "/tools", Some(key(&["read"])), None, &[("origin", app)]).await;
+    assert_eq!(
+        preflight.header("access-control-allow-origin").as_deref(),
+        Some(app)
+    );
+    assert!(
+        preflight
+            .header("access-control-allow-headers")
+            .is_some_and(|h| h.contains("authorization") && h.contains("mcp-session-id"))
+    );
+    let answer = send(
+        &proxy,
+        Method::GET,
+        "/tools",
+        Some(key(&["read"])),
+        None,
+        &[("origin", app)],
+    )
+    .await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert_eq!(answer.header("access-control-allow-origin").as_deref(), Some(app));
-    assert!(answer
-        .header("access-control-expose-headers")
-        .is_some_and(|h| h.contains("x-ratelimit-remaining")));
+    assert_eq!(
+        answer.header("access-control-allow-origin").as_deref(),
+        Some(app)
+    );
+    assert!(
+        answer
+            .header("access-control-expose-headers")
+            .is_some_and(|h| h.contains("x-ratelimit-remaining"))
+    );
     // Errors carry CORS headers too, so the page can read them.
-    let denied = send(&proxy, Method::GET, "/tools", None, None, &[("origin", app)]).await;
+    let denied = send(
+        &proxy,
+        Method::GET,
+        "/tools",
+        None,
+        None,
+        &[("origin", app)],
+    )
+    .await;
     assert_eq!(denied.status, 401);
-    assert_eq!(denied.header("access-control-allow-origin").as_deref(), Some(app));
+    assert_eq!(
+        denied.header("access-control-allow-origin").as_deref(),
+        Some(app)
+    );
     // Other origins get nothing (and a foreign one is refused outright).
-    let other = send(&proxy, Method::GET, "/health", None, None, &[("origin", "http://localhost:1")]).await;
+    let other = send(
+        &proxy,
+        Method::GET,
+        "/health",
+        None,
+        None,
+        &[("origin", "http://localhost:1")],
+    )
+    .await;
     assert_eq!(other.header("access-control-allow-origin"), None);
-    let evil = send(&proxy, Method::GET, "/health", None, None, &[("origin", "https://evil.example")]).await;
+    let evil = send(
+        &proxy,
+        Method::GET,
+        "/health",
+        None,
+        None,
+        &[("origin", "https://evil.example")],
+    )
+    .await;
     assert_eq!(evil.status, 403);
     proxy.stop().await;
 }

@@ -136,6 +136,21 @@ impl KeyRing {
         }
     }
 
+    /// What is accepted, for the startup log: key names and whether JWTs are.
+    pub fn describe(&self) -> String {
+        let names: Vec<&str> = self.keys.iter().map(|k| &*k.name).collect();
+        let keys = if names.is_empty() {
+            "no API keys".to_owned()
+        } else {
+            format!("API keys: {}", names.join(", "))
+        };
+        if self.jwt.is_some() {
+            format!("{keys}; HS256 JWTs")
+        } else {
+            keys
+        }
+    }
+
     /// Whether any credential is configured.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.jwt.is_none()

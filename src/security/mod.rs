@@ -188,11 +188,15 @@ impl Security {
 
     /// One line for the startup log: what is on, no secrets.
     pub fn summary(&self) -> String {
+        let auth = if self.auth {
+            format!("authentication on ({})", self.keys.describe())
+        } else {
+            "authentication off".to_owned()
+        };
         format!(
-            "authentication {} ({:?}); CORS {}",
-            if self.auth { "on" } else { "off" },
-            self.keys,
-            if self.cors.enabled() { "on" } else { "off" }
+            "{auth}; CORS {}; body limit {} bytes",
+            if self.cors.enabled() { "on" } else { "off" },
+            self.max_body_bytes
         )
     }
 
@@ -222,6 +226,32 @@ impl Security {
             }
         });
     }
+}
+
+/// Registers every secret the configuration holds for log redaction: API keys, `API_KEY`,
+/// `JWT_SECRET`, and the header values of remote servers (usually their tokens). Called
+/// before anything starts, so even the first log line is covered.
+pub fn register_secrets(
+    settings: &SecuritySettings,
+    servers: &[crate::config::ServerEntry],
+    env: &dyn Fn(&str) -> Option<String>,
+) {
+    use crate::config::TransportSpec;
+    let headers = servers.iter().flat_map(|server| match &server.transport {
+        TransportSpec::StreamableHttp { headers, .. } | TransportSpec::Sse { headers, .. } => {
+            headers.values().cloned().collect::<Vec<_>>()
+        }
+        TransportSpec::Stdio { .. } => Vec::new(),
+    });
+    redact::register(
+        settings
+            .api_keys
+            .iter()
+            .map(|k| k.key.clone())
+            .chain(env(ENV_API_KEY))
+            .chain(env(ENV_JWT_SECRET))
+            .chain(headers),
+    );
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -287,7 +317,7 @@ pub async fn guard(
             }
             response
         }
-        Err(Refused::JsonRpc(response)) => response,
+        Err(Refused::JsonRpc(response)) => *response,
     };
     if let Some(origin) = cors_origin {
         security
@@ -303,7 +333,7 @@ enum Refused {
     Preflight,
     Error(SecurityError, Option<RateStatus>),
     /// A ready JSON-RPC answer (a refused MCP request).
-    JsonRpc(Response),
+    JsonRpc(Box<Response>),
 }
 
 impl From<SecurityError> for Refused {
@@ -420,7 +450,7 @@ fn check_json_rpc(
     what: &str,
 ) -> Result<(), Refused> {
     let json = |status: StatusCode, value: serde_json::Value| {
-        Refused::JsonRpc((status, axum::Json(value)).into_response())
+        Refused::JsonRpc(Box::new((status, axum::Json(value)).into_response()))
     };
     match jsonrpc::check(bytes, caller) {
         jsonrpc::BodyCheck::Allowed => Ok(()),
@@ -490,4 +520,109 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ApiKeyEntry, Permission};
+
+    fn build(
+        settings: &SecuritySettings,
+        bind: &str,
+        vars: &[(&str, &str)],
+    ) -> (Security, Vec<String>) {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Security::new(settings, bind, &move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn auth_turns_on_with_any_credential_and_warns_when_exposed() {
+        let mut settings = SecuritySettings::default();
+        let (security, warnings) = build(&settings, "127.0.0.1", &[]);
+        assert!(!security.auth);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (security, warnings) = build(&settings, "0.0.0.0", &[]);
+        assert!(!security.auth);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("WITHOUT AUTHENTICATION")),
+            "{warnings:?}"
+        );
+        let (security, warnings) = build(
+            &settings,
+            "0.0.0.0",
+            &[("API_KEY", "k-0123456789abcdef0123")],
+        );
+        assert!(security.auth);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(security.summary().contains("API_KEY"));
+        assert!(!security.summary().contains("0123456789"));
+        let (security, _) = build(
+            &settings,
+            "127.0.0.1",
+            &[("JWT_SECRET", "x".repeat(40).as_str())],
+        );
+        assert!(security.auth);
+        settings.api_keys.push(ApiKeyEntry {
+            name: "short".into(),
+            key: "abc".into(),
+            permissions: vec![Permission::Read],
+        });
+        let (security, warnings) = build(&settings, "127.0.0.1", &[("JWT_SECRET", "tiny")]);
+        assert!(security.auth);
+        assert!(
+            warnings.iter().any(|w| w.contains("'short'")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("JWT_SECRET is shorter")),
+            "{warnings:?}"
+        );
+        settings.api_keys.clear();
+        settings.enable_auth = true;
+        let (security, warnings) = build(&settings, "127.0.0.1", &[]);
+        assert!(security.auth);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("every protected request")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn the_bind_address_is_an_allowed_host() {
+        let settings = SecuritySettings::default();
+        let (security, _) = build(
+            &settings,
+            "10.1.2.3",
+            &[("API_KEY", "k-0123456789abcdef0123")],
+        );
+        let hosts = security.face_limits().allowed_hosts.unwrap_or_default();
+        assert!(hosts.contains(&"10.1.2.3".to_owned()), "{hosts:?}");
+        let (security, _) = build(&settings, "0.0.0.0", &[]);
+        let hosts = security.face_limits().allowed_hosts.unwrap_or_default();
+        assert_eq!(hosts, ["localhost", "127.0.0.1", "[::1]"]);
+    }
+
+    #[test]
+    fn unauthenticated_clients_are_counted_by_address() {
+        let v4: SocketAddr = "192.0.2.7:5000".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_key(Some(v4)), "192.0.2.7");
+        let v6: SocketAddr = "[2001:db8:1:2:3:4:5:6]:5000"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_key(Some(v6)), "2001:db8:1:2::/64");
+        let mapped: SocketAddr = "[::ffff:192.0.2.7]:1"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_key(Some(mapped)), "192.0.2.7");
+    }
 }
