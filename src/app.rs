@@ -226,13 +226,17 @@ async fn serve_http(
         },
     );
     security.spawn_housekeeping(shutdown.child_token());
-    let app = api::routes(ApiState { router, started })
-        .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn_with_state(
-            security.clone(),
-            security::guard,
-        ))
-        .layer(axum::middleware::from_fn(api::assign_request_id));
+    let app = api::routes(ApiState {
+        router: router.clone(),
+        started,
+    })
+    .merge(upstream::sse::routes(router, shutdown.child_token()))
+    .nest_service("/mcp", mcp)
+    .layer(axum::middleware::from_fn_with_state(
+        security.clone(),
+        security::guard,
+    ))
+    .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
         tracing::info!(
             "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)"

@@ -51,6 +51,21 @@ impl ApiError {
                 "TOOL_NOT_FOUND",
                 json!({ "tool": tool }),
             ),
+            RouterError::UnknownPrompt(prompt) => (
+                StatusCode::NOT_FOUND,
+                "PROMPT_NOT_FOUND",
+                json!({ "prompt": prompt }),
+            ),
+            RouterError::UnknownUri(uri) => (
+                StatusCode::NOT_FOUND,
+                "RESOURCE_NOT_FOUND",
+                json!({ "uri": uri }),
+            ),
+            RouterError::AmbiguousUri { uri, servers } => (
+                StatusCode::CONFLICT,
+                "AMBIGUOUS_RESOURCE",
+                json!({ "uri": uri, "servers": servers }),
+            ),
             RouterError::UnknownServer(server) => (
                 StatusCode::NOT_FOUND,
                 "SERVER_NOT_FOUND",

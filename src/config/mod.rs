@@ -30,8 +30,8 @@ pub use error::ConfigError;
 pub use expand::{ExpandWarning, expand_env};
 pub use locate::{Located, locate_mcp_config, locate_service_config};
 pub use mcp_servers::{
-    McpServers, ServerEntry, ToolFilter, TransportSpec, load_mcp_servers, parse_mcp_servers,
-    parse_mcp_servers_with,
+    ForwardedCapabilities, Isolation, McpServers, ServerEntry, ToolFilter, TransportSpec,
+    load_mcp_servers, parse_mcp_servers, parse_mcp_servers_with,
 };
 pub use service::{
     ApiKeyEntry, ExecutionSettings, LlmSettings, Mode, Permission, ProxySettings, Rate,

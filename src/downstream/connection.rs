@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use rmcp::model::{
     CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientJsonRpcMessage,
     ClientNotification, ClientRequest, ClientResult, EmptyResult, ErrorCode, ErrorData, GetMeta,
@@ -96,6 +97,8 @@ pub enum CallEvent {
     Progress(ProgressNotificationParam),
     /// The server asked the client something on behalf of this call; answer via `respond`.
     ServerRequest {
+        /// The server that asked.
+        server: Arc<str>,
         request: ServerRequest,
         respond: oneshot::Sender<Result<ClientResult, ErrorData>>,
     },
@@ -104,6 +107,14 @@ pub enum CallEvent {
 /// Per-request options.
 #[derive(Debug, Default)]
 pub struct CallOptions {
+    /// The upstream session the call comes from (`None` for REST and batch callers); used to
+    /// attribute server→client requests when the wire cannot say which call caused them.
+    pub session: Option<u64>,
+    /// mcp-orch's own request (listing, subscribing, log level): it cannot have caused a
+    /// server→client request, so it never makes attribution ambiguous.
+    pub internal: bool,
+    /// Ask the server for progress (the caller had a progress token); needs `events`.
+    pub progress: bool,
     /// Give up (and cancel downstream) after this long.
     pub timeout: Duration,
     /// Where progress and server→client requests for this call go. When set, the request
@@ -117,9 +128,23 @@ pub struct CallOptions {
 /// updates, log messages).
 pub type NotificationSink = Arc<dyn Fn(ServerNotification) + Send + Sync>;
 
+/// Answers a server→client request that no call in flight can take (e.g. `roots/list` sent
+/// after `roots/list_changed`).
+pub type RequestFallback =
+    Arc<dyn Fn(ServerRequest) -> BoxFuture<'static, Result<ClientResult, ErrorData>> + Send + Sync>;
+
+/// What a connection reports to its owner.
+#[derive(Clone)]
+pub struct ConnectionHooks {
+    pub sink: NotificationSink,
+    pub fallback: RequestFallback,
+}
+
 struct Pending {
     reply: oneshot::Sender<Result<Reply, ErrorData>>,
     events: Option<mpsc::UnboundedSender<CallEvent>>,
+    session: Option<u64>,
+    internal: bool,
 }
 
 /// The shared session with one downstream server.
@@ -136,8 +161,8 @@ pub struct Connection {
     closed: CancellationToken,
     /// Why it ended (first reason wins).
     close_reason: OnceLock<String>,
-    /// Where notifications that belong to no call go.
-    sink: NotificationSink,
+    /// Where notifications that belong to no call, and requests no call can take, go.
+    hooks: ConnectionHooks,
     /// What the server said in `initialize`.
     info: OnceLock<InitializeResult>,
 }
@@ -155,7 +180,7 @@ impl Connection {
     /// A connection whose outbound messages go to the returned receiver (the wire's).
     pub(crate) fn new(
         server: Arc<str>,
-        sink: NotificationSink,
+        hooks: ConnectionHooks,
     ) -> (Arc<Connection>, mpsc::Receiver<ClientJsonRpcMessage>) {
         let (outbound, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let connection = Arc::new(Connection {
@@ -165,7 +190,7 @@ impl Connection {
             outbound,
             closed: CancellationToken::new(),
             close_reason: OnceLock::new(),
-            sink,
+            hooks,
             info: OnceLock::new(),
         });
         (connection, rx)
@@ -228,6 +253,7 @@ impl Connection {
                 request,
                 CallOptions {
                     timeout,
+                    internal: true,
                     ..CallOptions::default()
                 },
             )
@@ -267,7 +293,7 @@ impl Connection {
             return Err(self.closed_error());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if options.events.is_some() {
+        if options.progress && options.events.is_some() {
             request
                 .get_meta_mut()
                 .set_progress_token(ProgressToken(NumberOrString::Number(id)));
@@ -278,6 +304,8 @@ impl Connection {
             Pending {
                 reply: reply_tx,
                 events: options.events,
+                session: options.session,
+                internal: options.internal,
             },
         );
         let mut guard = PendingGuard {
@@ -364,7 +392,7 @@ impl Connection {
                         "dropping progress for a request no longer in flight"),
                 }
             }
-            Inbound::Notification(notification) => (self.sink)(notification),
+            Inbound::Notification(notification) => (self.hooks.sink)(notification),
             Inbound::Request {
                 id,
                 request,
@@ -375,8 +403,10 @@ impl Connection {
 
     /// Answers `ping` itself; hands other server→client requests to the call that caused
     /// them. With an exact origin (Streamable HTTP) that is the call whose stream carried
-    /// it; otherwise the one call in flight that accepts such requests. When that is not
-    /// unique, the server gets an error rather than a guess.
+    /// it; otherwise a call in flight that accepts such requests, provided every such call
+    /// belongs to one upstream session. Calls of several sessions make it ambiguous: the
+    /// server gets an error rather than a guess. With no call in flight, the owner's
+    /// fallback decides.
     fn handle_server_request(
         self: &Arc<Self>,
         id: RequestId,
@@ -387,37 +417,45 @@ impl Connection {
             self.respond(id, Ok(ClientResult::EmptyResult(EmptyResult {})));
             return;
         }
+        let method = server_request_method(&request);
         let target = {
             let pending = self.lock_pending();
             match origin {
-                Some(NumberOrString::Number(n)) => pending
-                    .get(&n)
-                    .and_then(|p| p.events.clone())
-                    .ok_or("the call that caused it is no longer in flight"),
+                Some(NumberOrString::Number(n)) => match pending.get(&n) {
+                    Some(call) => match &call.events {
+                        Some(events) => Target::Call(events.clone()),
+                        None => Target::Unanswerable,
+                    },
+                    None => Target::Fallback,
+                },
                 _ => {
-                    let mut candidates = pending.values().filter_map(|p| p.events.as_ref());
-                    match (candidates.next(), candidates.next()) {
-                        (Some(only), None) => Ok(only.clone()),
-                        (None, _) => Err("no call is in flight on this server to relay it to"),
-                        (Some(_), Some(_)) => Err(
-                            "several sessions have calls in flight on this shared server, so the \
-                             request cannot be attributed; use \"isolation\": \"session\" for it",
-                        ),
+                    let callers: Vec<&Pending> = pending.values().filter(|p| !p.internal).collect();
+                    let first_session = callers.first().map(|p| p.session);
+                    if callers.is_empty() {
+                        Target::Fallback
+                    } else if callers.iter().any(|p| Some(p.session) != first_session) {
+                        Target::Ambiguous
+                    } else {
+                        match callers.iter().find_map(|p| p.events.clone()) {
+                            Some(events) => Target::Call(events),
+                            None => Target::Unanswerable,
+                        }
                     }
                 }
             }
         };
-        let method = server_request_method(&request);
-        let events = match target {
-            Ok(events) => events,
-            Err(why) => {
-                tracing::warn!(server = %self.server, method, "cannot relay server request: {why}");
+        let answer = match target {
+            Target::Ambiguous => {
+                tracing::warn!(server = %self.server, method,
+                    "cannot attribute a server request: calls of several sessions are in flight");
                 self.respond(
                     id,
                     Err(ErrorData::new(
                         ErrorCode::INVALID_REQUEST,
                         format!(
-                            "mcp-orch cannot relay {method} from server '{}': {why}",
+                            "mcp-orch cannot relay {method} from server '{}': calls of several \
+                             sessions are in flight on this shared server, so the request cannot \
+                             be attributed; configure \"isolation\": \"session\" for it",
                             self.server
                         ),
                         None,
@@ -425,29 +463,54 @@ impl Connection {
                 );
                 return;
             }
+            Target::Unanswerable => {
+                self.respond(
+                    id,
+                    Err(ErrorData::new(
+                        ErrorCode::INVALID_REQUEST,
+                        format!(
+                            "mcp-orch cannot relay {method} from server '{}': the call that caused \
+                             it came from a caller that cannot answer (REST or batch)",
+                            self.server
+                        ),
+                        None,
+                    )),
+                );
+                return;
+            }
+            Target::Fallback => (self.hooks.fallback)(request),
+            Target::Call(events) => {
+                let (respond, answer) = oneshot::channel();
+                let delivered = events
+                    .send(CallEvent::ServerRequest {
+                        server: self.server.clone(),
+                        request,
+                        respond,
+                    })
+                    .is_ok();
+                if !delivered {
+                    self.respond(
+                        id,
+                        Err(ErrorData::internal_error(
+                            format!("mcp-orch: the call that caused {method} has ended"),
+                            None,
+                        )),
+                    );
+                    return;
+                }
+                Box::pin(async move {
+                    answer.await.unwrap_or_else(|_| {
+                        Err(ErrorData::internal_error(
+                            format!("mcp-orch: {method} was not answered by the client"),
+                            None,
+                        ))
+                    })
+                })
+            }
         };
-        let (respond, answer) = oneshot::channel();
-        if events
-            .send(CallEvent::ServerRequest { request, respond })
-            .is_err()
-        {
-            self.respond(
-                id,
-                Err(ErrorData::internal_error(
-                    format!("mcp-orch: the call that caused {method} has ended"),
-                    None,
-                )),
-            );
-            return;
-        }
         let connection = Arc::clone(self);
         tokio::spawn(async move {
-            let result = answer.await.unwrap_or_else(|_| {
-                Err(ErrorData::internal_error(
-                    format!("mcp-orch: {method} was not answered by the client"),
-                    None,
-                ))
-            });
+            let result = answer.await;
             connection.respond(id, result);
         });
     }
@@ -495,6 +558,18 @@ impl Connection {
             detail: error.to_string(),
         }
     }
+}
+
+/// Who gets a server→client request.
+enum Target {
+    /// The call that caused it.
+    Call(mpsc::UnboundedSender<CallEvent>),
+    /// No call is in flight: the owner decides.
+    Fallback,
+    /// Calls of several callers are in flight.
+    Ambiguous,
+    /// It was caused by a caller that cannot answer (REST, batch).
+    Unanswerable,
 }
 
 /// Removes a request from the table when its caller stops waiting for any reason, and tells

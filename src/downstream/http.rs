@@ -18,7 +18,7 @@ use rmcp::transport::{StreamableHttpClientTransport, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, Inbound, NotificationSink, Reply};
+use super::connection::{Connection, ConnectionHooks, Inbound, Reply};
 
 /// A running HTTP wire; [`HttpHandle::stop`] closes the session.
 #[derive(Debug, Clone)]
@@ -59,13 +59,14 @@ pub fn connect(
     server: Arc<str>,
     url: &str,
     headers: &BTreeMap<String, String>,
-    sink: NotificationSink,
+    hooks: ConnectionHooks,
 ) -> Result<(Arc<Connection>, HttpHandle), String> {
+    super::ensure_tls_provider();
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
     config.custom_headers = build_headers(headers)?;
     config.reinit_on_expired_session = true;
     let transport = StreamableHttpClientTransport::from_config(config);
-    let (connection, outbound) = Connection::new(server, sink);
+    let (connection, outbound) = Connection::new(server, hooks);
     let handle = HttpHandle {
         stop: CancellationToken::new(),
         done: CancellationToken::new(),

@@ -26,7 +26,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, Inbound, NotificationSink, Reply};
+use super::connection::{Connection, ConnectionHooks, Inbound, Reply};
 use super::stderr_log::{MAX_LINE_BYTES, StderrLog};
 
 /// Largest single message accepted from a child (a bigger one is dropped and logged).
@@ -87,7 +87,7 @@ impl ChildHandle {
 pub fn spawn(
     server: Arc<str>,
     spec: &StdioSpec<'_>,
-    sink: NotificationSink,
+    hooks: ConnectionHooks,
     stderr_log: Arc<StderrLog>,
 ) -> std::io::Result<(Arc<Connection>, ChildHandle)> {
     let mut command = Command::new(spec.command);
@@ -133,7 +133,7 @@ pub fn spawn(
         return Err(std::io::Error::other("child stdio pipes were not created"));
     };
 
-    let (connection, outbound) = Connection::new(server.clone(), sink);
+    let (connection, outbound) = Connection::new(server.clone(), hooks);
     let (exit_tx, exit_rx) = watch::channel(None);
     let stop = CancellationToken::new();
     let handle = ChildHandle {

@@ -2,9 +2,11 @@
 //! face; a face only adapts a transport to it and never touches a downstream.
 //!
 //! - stdio: the process's stdin/stdout (what a client that launches mcp-orch uses);
-//! - Streamable HTTP at `/mcp`, with sessions (rmcp's `StreamableHttpService`).
+//! - Streamable HTTP at `/mcp`, with sessions (rmcp's `StreamableHttpService`);
+//! - legacy HTTP+SSE at `GET /sse` + `POST /message?sessionId=…` ([`sse`]).
 
 mod handler;
+pub mod sse;
 
 use std::sync::Arc;
 

@@ -91,6 +91,7 @@ impl Proxy {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Proxy {
+        mcp_orch::downstream::ensure_tls_provider();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let config_path = dir.path().join("mcp-config.json");
         std::fs::write(&config_path, mcp_config.to_string())
@@ -295,6 +296,20 @@ impl RawStdio {
     /// Starts `mcp-orch --mcp-config <tmp>` with `servers`, and runs the `initialize`
     /// handshake (protocol `2025-06-18`), returning the initialize result too.
     pub async fn start(servers: Value, extra_env: &[(&str, &str)]) -> (RawStdio, Value) {
+        Self::start_full(servers, extra_env, json!({})).await
+    }
+
+    /// Like [`RawStdio::start`], declaring these client capabilities in `initialize`.
+    pub async fn start_with_capabilities(servers: Value, capabilities: Value) -> (RawStdio, Value) {
+        Self::start_full(servers, &[], capabilities).await
+    }
+
+    async fn start_full(
+        servers: Value,
+        extra_env: &[(&str, &str)],
+        capabilities: Value,
+    ) -> (RawStdio, Value) {
+        mcp_orch::downstream::ensure_tls_provider();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let config = dir.path().join("mcp-config.json");
         std::fs::write(&config, json!({ "mcpServers": servers }).to_string())
@@ -324,7 +339,7 @@ impl RawStdio {
             dir,
         };
         raw.send(json!({"jsonrpc":"2.0","id":"init","method":"initialize","params":{
-            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}))
+            "protocolVersion":"2025-06-18","capabilities":capabilities,"clientInfo":{"name":"raw","version":"0"}}}))
             .await;
         let init = raw.until_response("init").await.0;
         raw.send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
@@ -392,6 +407,7 @@ pub struct HttpFixture {
 impl HttpFixture {
     /// Starts `mcp-orch-fixture --http 0 <args>` and waits for its address.
     pub async fn start(args: &[&str]) -> HttpFixture {
+        mcp_orch::downstream::ensure_tls_provider();
         let mut child = Command::new(FIXTURE)
             .args(["--http", "0"])
             .args(args)
