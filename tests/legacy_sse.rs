@@ -214,3 +214,152 @@ async fn server_everything_in_sse_mode_is_a_downstream() {
     proxy.stop().await;
     let _ = everything.kill().await;
 }
+
+/// A hand-rolled 2024-11-05 client: one event stream, one POST endpoint.
+struct RawSse {
+    events: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<sse_stream::Sse, sse_stream::Error>> + Send>,
+    >,
+    endpoint: String,
+    http: reqwest::Client,
+}
+
+impl RawSse {
+    async fn open(proxy: &Proxy, capabilities: Value) -> RawSse {
+        let response = proxy
+            .http
+            .get(format!("{}/sse", proxy.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut events: std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>> = Box::pin(
+            sse_stream::SseStream::from_bytes_stream(response.bytes_stream()),
+        );
+        let endpoint = next_event(&mut events, |e| e.event.as_deref() == Some("endpoint")).await;
+        let mut raw = RawSse {
+            events,
+            endpoint: format!("{}{}", proxy.base, endpoint.data.unwrap_or_default()),
+            http: proxy.http.clone(),
+        };
+        raw.post(
+            json!({"jsonrpc":"2.0","id":"init","method":"initialize","params":{
+            "protocolVersion":"2024-11-05","capabilities":capabilities,
+            "clientInfo":{"name":"legacy","version":"0"}}}),
+        )
+        .await;
+        raw.next_message(|m| m["id"] == "init").await;
+        raw.post(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .await;
+        raw
+    }
+
+    async fn post(&self, message: Value) {
+        let status = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", "application/json")
+            .body(message.to_string())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        assert_eq!(status, 202, "POST {message}");
+    }
+
+    async fn next_message(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let event =
+                next_event(&mut self.events, |e| e.event.as_deref() == Some("message")).await;
+            let message: Value =
+                serde_json::from_str(&event.data.unwrap_or_default()).unwrap_or_default();
+            if wanted(&message) {
+                return message;
+            }
+        }
+    }
+
+    /// Calls a tool, answering every server→client request with `answer(request)`.
+    async fn call(
+        &mut self,
+        id: &str,
+        tool: &str,
+        arguments: Value,
+        answer: impl Fn(&Value) -> Value,
+    ) -> Value {
+        self.post(json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":arguments}}))
+            .await;
+        loop {
+            let message = self.next_message(|_| true).await;
+            if message["id"] == id && message.get("method").is_none() {
+                return message;
+            }
+            if message.get("method").is_some() && message.get("id").is_some() {
+                self.post(json!({"jsonrpc":"2.0","id":message["id"],"result":answer(&message)}))
+                    .await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_everything_over_the_sse_face_prompts_resources_sampling_roots_elicitation() {
+    let proxy = Proxy::start(json!({ "everything": everything_entry() }), &[]).await;
+    proxy.settled().await;
+    let mut raw = RawSse::open(
+        &proxy,
+        json!({ "sampling": {}, "roots": { "listChanged": true }, "elicitation": { "form": {}, "url": {} } }),
+    )
+    .await;
+
+    raw.post(json!({"jsonrpc":"2.0","id":"p","method":"prompts/get","params":{"name":"everything__simple-prompt"}}))
+        .await;
+    let prompt = raw.next_message(|m| m["id"] == "p").await;
+    assert!(prompt["result"]["messages"].is_array(), "{prompt}");
+
+    raw.post(json!({"jsonrpc":"2.0","id":"r","method":"resources/read",
+        "params":{"uri":"demo://resource/static/document/architecture.md"}}))
+        .await;
+    let read = raw.next_message(|m| m["id"] == "r").await;
+    assert_eq!(
+        read["result"]["contents"][0]["uri"], "demo://resource/static/document/architecture.md",
+        "{read}"
+    );
+
+    let answer = |request: &Value| match request["method"].as_str() {
+        Some("sampling/createMessage") => {
+            json!({"role":"assistant","content":{"type":"text","text":"four"},"model":"legacy-model"})
+        }
+        Some("roots/list") => {
+            json!({"roots":[{"uri":"file:///workspace/legacy","name":"legacy root"}]})
+        }
+        Some("elicitation/create") => json!({"action":"accept"}),
+        _ => json!({}),
+    };
+    let sampled = raw
+        .call(
+            "s",
+            "everything__trigger-sampling-request",
+            json!({"prompt":"2+2?"}),
+            answer,
+        )
+        .await;
+    assert!(sampled.to_string().contains("four"), "{sampled}");
+    let roots = raw
+        .call("roots", "everything__get-roots-list", json!({}), answer)
+        .await;
+    assert!(
+        roots.to_string().contains("file:///workspace/legacy"),
+        "{roots}"
+    );
+    let elicited = raw
+        .call(
+            "e",
+            "everything__trigger-url-elicitation",
+            json!({"url":"https://example.com/approve"}),
+            answer,
+        )
+        .await;
+    assert!(elicited["result"].is_object(), "{elicited}");
+    assert_ne!(elicited["result"]["isError"], true, "{elicited}");
+    proxy.stop().await;
+}

@@ -362,3 +362,68 @@ async fn shared_servers_serve_a_lone_caller_and_refuse_ambiguous_sampling() {
     client_b.cancel().await.ok();
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_by_the_client_is_cancelled_downstream() {
+    let proxy = Proxy::start(
+        json!({ "fx": { "command": FIXTURE, "args": ["--stdio"] }, "everything": everything_entry() }),
+        &[],
+    )
+    .await;
+    proxy.settled().await;
+    let client = proxy.mcp().await;
+    for (tool, arguments, server) in [
+        ("fx__sleep", json!({ "ms": 10_000 }), "fx"),
+        (
+            "everything__trigger-long-running-operation",
+            json!({ "duration": 20, "steps": 4 }),
+            "everything",
+        ),
+    ] {
+        let mut params = rmcp::model::CallToolRequestParams::new(tool);
+        params.arguments = arguments.as_object().cloned();
+        let handle = client
+            .peer()
+            .send_cancellable_request(
+                rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+                    params,
+                )),
+                rmcp::service::PeerRequestOptions::no_options(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        handle
+            .cancel(Some("the user pressed stop".into()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let sent = format!("server={server}");
+        while !proxy
+            .logs()
+            .lines()
+            .any(|l| l.contains("sending notifications/cancelled downstream") && l.contains(&sent))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no cancellation sent to {server}:\n{}",
+                proxy.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    // The fixture shows the cancellation took effect there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !proxy.logs().contains("sleep cancelled") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fixture kept sleeping"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The session is still healthy.
+    let echoed = call(client.peer(), "fx__echo", json!({ "text": "still fine" })).await;
+    assert_eq!(echoed.map(|r| text(&r)).ok().as_deref(), Some("still fine"));
+    client.cancel().await.ok();
+    proxy.stop().await;
+}

@@ -593,6 +593,9 @@ impl PendingGuard<'_> {
         self.armed = false;
         let removed = self.connection.lock_pending().remove(&self.id);
         if removed.is_some() && self.sent && !self.connection.is_closed() {
+            tracing::debug!(server = %self.connection.server, id = self.id,
+                reason = reason.unwrap_or("the caller went away"),
+                "sending notifications/cancelled downstream");
             let notification = ClientNotification::CancelledNotification(
                 CancelledNotification::new(CancelledNotificationParam::new(
                     Some(NumberOrString::Number(self.id)),

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{Connection, ConnectionHooks};
+use super::error::with_causes;
 use super::http::build_headers;
 use super::stdio::parse_inbound;
 
@@ -59,7 +60,7 @@ pub async fn connect(
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .send()
         .await
-        .map_err(|e| format!("cannot open the SSE stream: {e}"))?;
+        .map_err(|e| format!("cannot open the SSE stream: {}", with_causes(&e)))?;
     if !response.status().is_success() {
         return Err(format!(
             "the SSE stream was refused with HTTP {}",
@@ -164,7 +165,7 @@ async fn post_messages(
         let problem = match sent {
             Ok(response) if response.status().is_success() => None,
             Ok(response) => Some(format!("HTTP {}", response.status())),
-            Err(error) => Some(error.to_string()),
+            Err(error) => Some(with_causes(&error)),
         };
         if let (Some(problem), Some(id)) = (problem, failed_id) {
             connection.dispatch(super::connection::Inbound::Reply {

@@ -101,32 +101,60 @@ impl ProxyHandler {
         });
         tokio::pin!(call);
         let mut relays = FuturesUnordered::new();
-        loop {
+        let outcome = loop {
             tokio::select! {
                 biased;
-                outcome = &mut call => return outcome,
+                Some(event) = events_rx.recv() => {
+                    self.on_event(event, context, &progress_token, &session, &mut relays).await;
+                }
                 Some(()) = relays.next(), if !relays.is_empty() => {}
-                Some(event) = events_rx.recv() => match event {
-                    CallEvent::Progress(progress) => {
-                        if let Some(token) = &progress_token {
-                            let mut param = ProgressNotificationParam::new(token.clone(), progress.progress);
-                            param.total = progress.total;
-                            param.message = progress.message;
-                            let _ = context.peer.notify_progress(param).await;
-                        }
-                    }
-                    CallEvent::ServerRequest { server, request, respond } => {
-                        let router = self.router.clone();
-                        let session = session.clone();
-                        relays.push(async move {
-                            let answer = match session {
-                                Some(session) => router.relay(&server, &session, request).await,
-                                None => Err(ErrorData::invalid_request("the session has not been initialized", None)),
-                            };
-                            let _ = respond.send(answer);
-                        });
-                    }
-                },
+                outcome = &mut call => break outcome,
+            }
+        };
+        // Progress the server sent before its reply is already queued: deliver it before
+        // the reply, so none is lost and the order is kept.
+        while let Ok(event) = events_rx.try_recv() {
+            self.on_event(event, context, &progress_token, &session, &mut relays)
+                .await;
+        }
+        outcome
+    }
+
+    async fn on_event(
+        &self,
+        event: CallEvent,
+        context: &RequestContext<RoleServer>,
+        progress_token: &Option<rmcp::model::ProgressToken>,
+        session: &Option<Arc<UpstreamSession>>,
+        relays: &mut FuturesUnordered<futures::future::BoxFuture<'static, ()>>,
+    ) {
+        match event {
+            CallEvent::Progress(progress) => {
+                if let Some(token) = progress_token {
+                    let mut param =
+                        ProgressNotificationParam::new(token.clone(), progress.progress);
+                    param.total = progress.total;
+                    param.message = progress.message;
+                    let _ = context.peer.notify_progress(param).await;
+                }
+            }
+            CallEvent::ServerRequest {
+                server,
+                request,
+                respond,
+            } => {
+                let router = self.router.clone();
+                let session = session.clone();
+                relays.push(Box::pin(async move {
+                    let answer = match session {
+                        Some(session) => router.relay(&server, &session, request).await,
+                        None => Err(ErrorData::invalid_request(
+                            "the session has not been initialized",
+                            None,
+                        )),
+                    };
+                    let _ = respond.send(answer);
+                }));
             }
         }
     }
