@@ -15,6 +15,7 @@ use crate::cli::{self, Cli, Faces, ModeArg};
 use crate::config::{self, ConfigError, Located, Mode, ServiceConfig};
 use crate::downstream::Defaults;
 use crate::router::{Router, RouterSettings};
+use crate::security::{self, Security};
 use crate::upstream::{self, HttpFaceSettings};
 
 /// Why mcp-orch could not run; `main` prints it and exits non-zero.
@@ -108,6 +109,9 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
 /// Runs until a shutdown signal or the end of the stdio session.
 pub async fn run(plan: Plan) -> Result<(), AppError> {
     let started = Instant::now();
+    security::register_secrets(&plan.service.security, &plan.servers.servers, &|name| {
+        std::env::var(name).ok()
+    });
     if plan.mode == Mode::Batch {
         tracing::warn!(
             "batch mode: the /batch endpoints are not available in this version yet; serving the proxy"
@@ -134,7 +138,7 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
                 http_task = Some(tokio::spawn(serve_http(
                     listener,
                     router.clone(),
-                    plan.host.clone(),
+                    http_security(&plan),
                     shutdown.clone(),
                     started,
                 )));
@@ -192,54 +196,56 @@ fn bracket_ipv6(host: &str) -> String {
     }
 }
 
-/// The `Host` header values `/mcp` accepts: loopback names, plus the bind address when it
-/// is a specific one.
-fn allowed_hosts(host: &str) -> Vec<String> {
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let unspecified = host == "0.0.0.0" || host == "::" || host == "[::]";
-    if !unspecified && !hosts.iter().any(|h| h == host) {
-        hosts.push(host.to_owned());
+/// The security layer for the HTTP faces, from `security:` and the environment; logs what
+/// is on and every warning (never a secret).
+fn http_security(plan: &Plan) -> Arc<Security> {
+    let (security, warnings) = Security::new(&plan.service.security, &plan.host, &|name| {
+        std::env::var(name).ok()
+    });
+    tracing::info!("security: {}", security.summary());
+    for warning in warnings {
+        tracing::warn!("{warning}");
     }
-    hosts
+    Arc::new(security)
 }
 
+/// Serves the HTTP faces (REST, `/mcp`) behind the security layer until `shutdown`.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
-    host: String,
+    security: Arc<Security>,
     shutdown: CancellationToken,
     started: Instant,
 ) {
     let local: Option<SocketAddr> = listener.local_addr().ok();
+    let limits = security.face_limits();
     let mcp = upstream::mcp_service(
         router.clone(),
         HttpFaceSettings {
-            allowed_hosts: allowed_hosts(&host),
+            allowed_hosts: limits.allowed_hosts,
+            allowed_origins: limits.allowed_origins,
+            max_body_bytes: limits.max_body_bytes,
             shutdown: shutdown.child_token(),
         },
     );
+    security.spawn_housekeeping(shutdown.child_token());
     let app = api::routes(ApiState {
         router: router.clone(),
         started,
     })
     .merge(upstream::sse::routes(router, shutdown.child_token()))
     .nest_service("/mcp", mcp)
+    .layer(axum::middleware::from_fn_with_state(
+        security.clone(),
+        security::guard,
+    ))
     .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
         tracing::info!(
             "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)"
         );
     }
-    let stop = shutdown.clone();
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    {
-        tracing::error!(%error, "HTTP face stopped with an error");
-    }
+    security::serve(listener, app, security.header_timeout, shutdown).await;
 }
 
 /// Logs, once, how long it took until every server was ready or failed.

@@ -12,6 +12,8 @@
 //!   and cancellation, and tells upstream sessions when the catalogue changes.
 //! - [`upstream`] is the MCP face (stdio and Streamable HTTP at `/mcp`, one rmcp handler
 //!   behind both); [`api`] is the REST face for scripts.
+//! - [`security`] wraps the HTTP faces: credentials, permissions, rate limits, Host/Origin
+//!   allow-lists, body limits, connection timeouts, log redaction.
 //! - [`telemetry`] sets up logging (stderr only); [`cli`] and [`app`] parse the command line
 //!   and wire everything together.
 
@@ -22,5 +24,6 @@ pub mod cli;
 pub mod config;
 pub mod downstream;
 pub mod router;
+pub mod security;
 pub mod telemetry;
 pub mod upstream;

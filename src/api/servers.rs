@@ -1,10 +1,12 @@
 //! `GET /servers` and `GET /health`.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use crate::config::Permission;
 use crate::downstream::Status;
+use crate::security::Caller;
 
 use super::ApiState;
 
@@ -15,8 +17,15 @@ pub async fn list(State(state): State<ApiState>) -> Json<Value> {
 }
 
 /// `GET /health`: `ok` when every enabled server is ready, `degraded` when some are not;
-/// always 200 while the process serves.
-pub async fn health(State(state): State<ApiState>) -> Json<Value> {
+/// always 200 while the process serves. Open to anyone: a caller without the `read`
+/// permission (no credentials while auth is on) learns only `{"status": "ok"}`.
+pub async fn health(
+    State(state): State<ApiState>,
+    caller: Option<Extension<Caller>>,
+) -> Json<Value> {
+    if !caller.is_some_and(|Extension(c)| c.may(Permission::Read)) {
+        return Json(json!({ "status": "ok" }));
+    }
     let servers = state.router.downstreams().snapshot();
     let count = |status: Status| servers.iter().filter(|s| s.status == status).count();
     let (ready, starting, failed) = (

@@ -17,6 +17,7 @@ mod expand;
 mod lifecycle;
 mod locate;
 mod mcp_servers;
+mod security_section;
 mod server_entry;
 mod service;
 mod service_sections;
@@ -35,8 +36,8 @@ pub use mcp_servers::{
     load_mcp_servers, parse_mcp_servers, parse_mcp_servers_with,
 };
 pub use service::{
-    ApiKeyEntry, ExecutionSettings, LlmSettings, Mode, Permission, ProxySettings, SecuritySettings,
-    ServerSettings, ServiceConfig, load_service_config, parse_service_config,
-    parse_service_config_with,
+    ApiKeyEntry, ExecutionSettings, LlmSettings, Mode, Permission, ProxySettings, Rate,
+    RateLimitSettings, SecuritySettings, ServerSettings, ServiceConfig, load_service_config,
+    parse_service_config, parse_service_config_with,
 };
 pub use warning::{ConfigWarning, WarningKind};

@@ -16,6 +16,7 @@ use rmcp::model::{
 };
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -66,6 +67,9 @@ pub struct Proxy {
     pub stderr: Arc<Mutex<Vec<String>>>,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` by [`Proxy::get`], [`Proxy::post`] and
+    /// [`Proxy::mcp`]; set from `API_KEY` when the proxy was started with one.
+    pub token: Option<String>,
 }
 
 impl Proxy {
@@ -157,6 +161,19 @@ impl Proxy {
             stderr: lines,
             dir,
             http: reqwest::Client::new(),
+            token: env
+                .iter()
+                .find(|(key, _)| *key == "API_KEY")
+                .map(|(_, value)| value.to_string()),
+        }
+    }
+
+    /// A request builder carrying [`Proxy::token`], if any.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
         }
     }
 
@@ -168,8 +185,7 @@ impl Proxy {
     /// GET a REST path, returning status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -180,8 +196,7 @@ impl Proxy {
     /// POST a raw body to a REST path, returning status and JSON body.
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
         let response = self
-            .http
-            .post(format!("{}{path}", self.base))
+            .request(reqwest::Method::POST, path)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -213,7 +228,11 @@ impl Proxy {
 
     /// A new MCP session over Streamable HTTP.
     pub async fn mcp(&self) -> RunningService<RoleClient, InitializeRequestParams> {
-        let transport = StreamableHttpClientTransport::from_uri(self.mcp_url());
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.mcp_url());
+        if let Some(token) = &self.token {
+            config = config.auth_header(token.clone());
+        }
+        let transport = StreamableHttpClientTransport::from_config(config);
         client_info()
             .serve(transport)
             .await
