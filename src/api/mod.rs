@@ -10,6 +10,8 @@
 //! | `GET /tools/{server}` | one server's tools |
 //! | `POST /tools/{server}.{tool}` | call a tool; body = arguments, response = the tool result |
 //! | `GET /servers` | status of every configured server |
+//! | `POST /servers/{name}/restart`, `/stop`, `/start` | control one server |
+//! | `GET /servers/{name}/logs?lines=N&follow=true` | its stderr, or a live SSE stream of it |
 //! | `GET /health` | up/down and server counts |
 
 mod error;
@@ -57,11 +59,11 @@ fn handler(route: &Route) -> Option<MethodRouter<ApiState>> {
         Endpoint::ToolsOfServer => on(filter, tools::list_server),
         Endpoint::CallTool => on(filter, tools::call),
         Endpoint::Servers => on(filter, servers::list),
+        Endpoint::RestartServer => on(filter, servers::restart),
+        Endpoint::StopServer => on(filter, servers::stop),
+        Endpoint::StartServer => on(filter, servers::start),
+        Endpoint::ServerLogs => on(filter, servers::logs),
         Endpoint::ReloadServers
-        | Endpoint::RestartServer
-        | Endpoint::StopServer
-        | Endpoint::StartServer
-        | Endpoint::ServerLogs
         | Endpoint::McpPost
         | Endpoint::McpStream
         | Endpoint::McpDelete

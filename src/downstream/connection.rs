@@ -12,7 +12,7 @@
 //! it [`Inbound`] messages and drains its outbound queue.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -115,8 +115,11 @@ pub struct CallOptions {
     pub internal: bool,
     /// Ask the server for progress (the caller had a progress token); needs `events`.
     pub progress: bool,
-    /// Give up (and cancel downstream) after this long.
+    /// Give up (and cancel downstream) after this long without an answer or progress.
     pub timeout: Duration,
+    /// Progress extends `timeout`, but never past this long after the start; `None` (or
+    /// not more than `timeout`) = no extension.
+    pub max_timeout: Option<Duration>,
     /// Where progress and server→client requests for this call go. When set, the request
     /// carries a progress token.
     pub events: Option<mpsc::UnboundedSender<CallEvent>>,
@@ -145,7 +148,13 @@ struct Pending {
     events: Option<mpsc::UnboundedSender<CallEvent>>,
     session: Option<u64>,
     internal: bool,
+    /// Milliseconds after the connection was made when progress last arrived for this
+    /// request (`NO_PROGRESS` if never); progress extends the request's deadline.
+    progress_at: Arc<AtomicU64>,
 }
+
+/// `Pending::progress_at` before any progress.
+const NO_PROGRESS: u64 = u64::MAX;
 
 /// The shared session with one downstream server.
 pub struct Connection {
@@ -198,7 +207,7 @@ impl Connection {
             hooks,
             info: OnceLock::new(),
             created: std::time::Instant::now(),
-            last_inbound_ms: std::sync::atomic::AtomicU64::new(0),
+            last_inbound_ms: AtomicU64::new(0),
         });
         (connection, rx)
     }
@@ -300,11 +309,14 @@ impl Connection {
             return Err(self.closed_error());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if options.progress && options.events.is_some() {
+        let ceiling = options.max_timeout.filter(|max| *max > options.timeout);
+        // A token lets progress reach the caller, and lets progress extend the deadline.
+        if (options.progress && options.events.is_some()) || ceiling.is_some() {
             request
                 .get_meta_mut()
                 .set_progress_token(ProgressToken(NumberOrString::Number(id)));
         }
+        let progress_at = Arc::new(AtomicU64::new(NO_PROGRESS));
         let (reply_tx, reply_rx) = oneshot::channel();
         self.lock_pending().insert(
             id,
@@ -313,6 +325,7 @@ impl Connection {
                 events: options.events,
                 session: options.session,
                 internal: options.internal,
+                progress_at: progress_at.clone(),
             },
         );
         let mut guard = PendingGuard {
@@ -321,7 +334,9 @@ impl Connection {
             sent: false,
             armed: true,
         };
-        let deadline = tokio::time::Instant::now() + options.timeout;
+        let start = tokio::time::Instant::now();
+        let mut deadline = start + options.timeout;
+        let last_chance = ceiling.map(|max| start + max);
         let cancel = options.cancel.unwrap_or_default();
         let message = ClientJsonRpcMessage::request(request, NumberOrString::Number(id));
 
@@ -338,24 +353,42 @@ impl Connection {
             _ = tokio::time::sleep_until(deadline) => return Err(self.timeout_error(options.timeout)),
         }
 
-        tokio::select! {
-            biased;
-            reply = reply_rx => {
-                guard.armed = false;
-                match reply {
-                    Ok(Ok(reply)) => Ok(reply),
-                    Ok(Err(error)) => Err(DownstreamError::Rpc { server: self.server.to_string(), error }),
-                    Err(_) => Err(self.closed_error()),
+        tokio::pin!(reply_rx);
+        loop {
+            tokio::select! {
+                biased;
+                reply = &mut reply_rx => {
+                    guard.armed = false;
+                    return match reply {
+                        Ok(Ok(reply)) => Ok(reply),
+                        Ok(Err(error)) => Err(DownstreamError::Rpc { server: self.server.to_string(), error }),
+                        Err(_) => Err(self.closed_error()),
+                    };
                 }
-            }
-            _ = self.closed.cancelled() => Err(self.closed_error()),
-            _ = cancel.cancelled() => {
-                guard.cancel_downstream("cancelled by the client");
-                Err(self.cancelled_error())
-            }
-            _ = tokio::time::sleep_until(deadline) => {
-                guard.cancel_downstream("timed out in mcp-orch");
-                Err(self.timeout_error(options.timeout))
+                _ = self.closed.cancelled() => return Err(self.closed_error()),
+                _ = cancel.cancelled() => {
+                    guard.cancel_downstream("cancelled by the client");
+                    return Err(self.cancelled_error());
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    // Progress since the deadline was set buys another `timeout`, up to
+                    // the ceiling.
+                    let last = progress_at.load(Ordering::Relaxed);
+                    if let Some(last_chance) = last_chance
+                        && last != NO_PROGRESS
+                    {
+                        let progressed = tokio::time::Instant::from_std(self.created)
+                            + Duration::from_millis(last);
+                        let extended = (progressed + options.timeout).min(last_chance);
+                        if extended > deadline {
+                            deadline = extended;
+                            continue;
+                        }
+                    }
+                    let waited = start.elapsed();
+                    guard.cancel_downstream("timed out in mcp-orch");
+                    return Err(self.timeout_error(if last != NO_PROGRESS { waited } else { options.timeout }));
+                }
             }
         }
     }
@@ -404,16 +437,20 @@ impl Connection {
                 }
             }
             Inbound::Notification(ServerNotification::ProgressNotification(progress)) => {
-                let events = match &progress.params.progress_token.0 {
-                    NumberOrString::Number(n) => {
-                        self.lock_pending().get(n).and_then(|p| p.events.clone())
-                    }
+                let now = self.created.elapsed().as_millis() as u64;
+                let target = match &progress.params.progress_token.0 {
+                    NumberOrString::Number(n) => self.lock_pending().get(n).map(|p| {
+                        p.progress_at.store(now, Ordering::Relaxed);
+                        p.events.clone()
+                    }),
                     NumberOrString::String(_) => None,
                 };
-                match events {
-                    Some(events) => {
+                match target {
+                    Some(Some(events)) => {
                         let _ = events.send(CallEvent::Progress(progress.params));
                     }
+                    // Progress that only extends the deadline: the caller did not ask for it.
+                    Some(None) => {}
                     None => tracing::debug!(server = %self.server,
                         "dropping progress for a request no longer in flight"),
                 }

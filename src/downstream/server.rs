@@ -211,6 +211,20 @@ impl Downstream {
         self.entry.timeout.unwrap_or(self.defaults.call_timeout)
     }
 
+    /// The timeout of one tool: its `toolTimeouts` entry, else the server's.
+    pub fn timeout_for(&self, tool: &str) -> Duration {
+        self.entry
+            .tool_timeouts
+            .get(tool)
+            .copied()
+            .unwrap_or_else(|| self.call_timeout())
+    }
+
+    /// The ceiling on a call even while progress keeps extending it.
+    pub fn max_timeout(&self) -> Duration {
+        self.entry.max_timeout.unwrap_or(self.defaults.max_timeout)
+    }
+
     /// What it offers (tools after its filter); empty unless ready.
     pub fn lists(&self) -> Lists {
         self.lock_state().lists.clone()

@@ -415,11 +415,16 @@ impl Router {
                 request.extensions_mut().insert(meta);
             }
         }
+        let timeout = match &request {
+            ClientRequest::CallToolRequest(call) => downstream.timeout_for(&call.params.name),
+            _ => downstream.call_timeout(),
+        };
         let options = CallOptions {
             session: session_id,
             internal: context.internal,
             progress,
-            timeout: downstream.call_timeout(),
+            timeout,
+            max_timeout: Some(downstream.max_timeout()),
             events: context.events,
             cancel: context.cancel,
         };
