@@ -52,11 +52,11 @@ fn catalog() -> Catalog {
     let tool = serde_json::from_value(json!({"name": "work", "inputSchema": {"type": "object"}}))
         .unwrap_or_else(|e| panic!("tool: {e}"));
     Catalog::build(
-        vec![ServerTools {
-            server: "s".into(),
-            prefix: "s".into(),
-            tools: Arc::new(vec![tool]),
-        }],
+        vec![ServerTools::tools_only(
+            "s".into(),
+            "s",
+            Arc::new(vec![tool]),
+        )],
         "__",
     )
 }

@@ -16,6 +16,7 @@ use crate::cli::{self, Cli, Faces, ModeArg};
 use crate::config::{self, ConfigError, Located, Mode, ServiceConfig};
 use crate::downstream::Defaults;
 use crate::router::{Router, RouterSettings};
+use crate::security::{self, Security};
 use crate::upstream::{self, HttpFaceSettings};
 
 /// Why mcp-orch could not run; `main` prints it and exits non-zero.
@@ -109,11 +110,17 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
 /// Runs until a shutdown signal or the end of the stdio session.
 pub async fn run(plan: Plan) -> Result<(), AppError> {
     let started = Instant::now();
+    security::register_secrets(&plan.service.security, &plan.servers.servers, &|name| {
+        std::env::var(name).ok()
+    });
     let settings = RouterSettings {
         separator: plan.service.proxy.separator.clone(),
         defaults: Defaults {
             call_timeout: plan.service.proxy.default_timeout,
             startup_timeout: plan.service.proxy.startup_timeout,
+            max_timeout: plan.service.proxy.max_timeout,
+            restart: plan.service.proxy.restart,
+            health: plan.service.proxy.health,
         },
     };
     let router = Router::start(&plan.servers.servers, settings);
@@ -139,7 +146,7 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
                     listener,
                     router.clone(),
                     batch.clone(),
-                    plan.host.clone(),
+                    http_security(&plan),
                     shutdown.clone(),
                     started,
                 )));
@@ -207,60 +214,63 @@ fn bracket_ipv6(host: &str) -> String {
     }
 }
 
-/// The `Host` header values `/mcp` accepts: loopback names, plus the bind address when it
-/// is a specific one.
-fn allowed_hosts(host: &str) -> Vec<String> {
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let unspecified = host == "0.0.0.0" || host == "::" || host == "[::]";
-    if !unspecified && !hosts.iter().any(|h| h == host) {
-        hosts.push(host.to_owned());
+/// The security layer for the HTTP faces, from `security:` and the environment; logs what
+/// is on and every warning (never a secret).
+fn http_security(plan: &Plan) -> Arc<Security> {
+    let (security, warnings) = Security::new(&plan.service.security, &plan.host, &|name| {
+        std::env::var(name).ok()
+    });
+    tracing::info!("security: {}", security.summary());
+    for warning in warnings {
+        tracing::warn!("{warning}");
     }
-    hosts
+    Arc::new(security)
 }
 
+/// Serves the HTTP faces (REST, `/mcp`) behind the security layer until `shutdown`.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
     batch: Option<Arc<BatchService>>,
-    host: String,
+    security: Arc<Security>,
     shutdown: CancellationToken,
     started: Instant,
 ) {
-    let local: Option<SocketAddr> = listener.local_addr().ok();
-    let mcp = upstream::mcp_service(
-        router.clone(),
-        HttpFaceSettings {
-            allowed_hosts: allowed_hosts(&host),
-            shutdown: shutdown.child_token(),
-        },
-    );
     let batch_routes = if batch.is_some() {
         ", batch at /batch"
     } else {
         ""
     };
+    let local: Option<SocketAddr> = listener.local_addr().ok();
+    let limits = security.face_limits();
+    let mcp = upstream::mcp_service(
+        router.clone(),
+        HttpFaceSettings {
+            allowed_hosts: limits.allowed_hosts,
+            allowed_origins: limits.allowed_origins,
+            max_body_bytes: limits.max_body_bytes,
+            shutdown: shutdown.child_token(),
+        },
+    );
+    security.spawn_housekeeping(shutdown.child_token());
     let app = api::routes(ApiState {
-        router,
+        router: router.clone(),
         started,
         batch,
     })
+    .merge(upstream::sse::routes(router, shutdown.child_token()))
     .nest_service("/mcp", mcp)
+    .layer(axum::middleware::from_fn_with_state(
+        security.clone(),
+        security::guard,
+    ))
     .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
         tracing::info!(
             "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health{batch_routes})"
         );
     }
-    let stop = shutdown.clone();
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    {
-        tracing::error!(%error, "HTTP face stopped with an error");
-    }
+    security::serve(listener, app, security.header_timeout, shutdown).await;
 }
 
 /// Batch mode: the LLM provider (if configured) and the batch service with its history.

@@ -14,6 +14,8 @@
 //!   behind both); [`api`] is the REST face for scripts.
 //! - [`batch`] is batch mode: plans (from an LLM via [`llm`], or given) validated against
 //!   the catalogue and run in parallel through the router, with status, events and history.
+//! - [`security`] wraps the HTTP faces: credentials, permissions, rate limits, Host/Origin
+//!   allow-lists, body limits, connection timeouts, log redaction.
 //! - [`telemetry`] sets up logging (stderr only); [`cli`] and [`app`] parse the command line
 //!   and wire everything together.
 
@@ -26,5 +28,6 @@ pub mod config;
 pub mod downstream;
 pub mod llm;
 pub mod router;
+pub mod security;
 pub mod telemetry;
 pub mod upstream;

@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     if let Some(warning) = telemetry::init(cli.log_level.as_deref()) {
         tracing::warn!("{warning}");
     }
+    // TLS towards remote servers uses rustls with the ring provider.
+    mcp_orch::downstream::ensure_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,7 +1,8 @@
 //! The batch routes (batch mode only): `POST /batch/execute`, `GET /batch/status/{id}`,
 //! `GET /batch/result/{id}`, `DELETE /batch/cancel/{id}`, `GET /batch/tasks`,
 //! `GET /batch/events/{id}` (SSE, resumable with `Last-Event-ID`). Handlers only translate
-//! HTTP to [`BatchService`] calls and errors to the REST error format.
+//! HTTP to [`BatchService`] calls and errors to the REST error format; they are registered
+//! from the route table (`crate::security::ROUTES`) like every REST route.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -14,7 +15,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,21 +25,21 @@ use crate::batch::{
     BatchError, BatchService, CallerPermissions, EventSource, RequestOptions, Submission, Submitted,
 };
 
-use super::{ApiError, RequestId};
+use super::{ApiError, ApiState, RequestId};
 
 /// Largest `limit` of `GET /batch/tasks`.
 const MAX_PAGE: usize = 100;
 
-/// The batch routes, with the service as their state.
-pub fn routes(service: Arc<BatchService>) -> axum::Router {
-    axum::Router::new()
-        .route("/batch/execute", post(execute))
-        .route("/batch/status/{id}", get(status))
-        .route("/batch/result/{id}", get(result))
-        .route("/batch/cancel/{id}", delete(cancel))
-        .route("/batch/tasks", get(history))
-        .route("/batch/events/{id}", get(events))
-        .with_state(service)
+/// The batch service, or 404 when mcp-orch does not run in batch mode.
+fn service(state: &ApiState, request_id: &RequestId) -> Result<Arc<BatchService>, ApiError> {
+    state.batch.clone().ok_or_else(|| {
+        ApiError::new(
+            request_id,
+            StatusCode::NOT_FOUND,
+            "BATCH_MODE_OFF",
+            "batch mode is off: start mcp-orch with --mode batch (or server.mode: batch)",
+        )
+    })
 }
 
 /// The body of `POST /batch/execute`.
@@ -90,8 +90,8 @@ fn to_api(request_id: &RequestId, error: BatchError) -> ApiError {
 }
 
 /// `POST /batch/execute` → 202 `{task_id, status}`, or 200 with the plan for `dry_run`.
-async fn execute(
-    State(service): State<Arc<BatchService>>,
+pub async fn execute(
+    State(state): State<ApiState>,
     request_id: RequestId,
     permissions: Option<axum::Extension<CallerPermissions>>,
     body: Bytes,
@@ -111,7 +111,7 @@ async fn execute(
         options: parsed.options,
         allow: permissions.map(|p| p.0.0.clone()),
     };
-    match service.submit(submission).await {
+    match service(&state, &request_id)?.submit(submission).await {
         Ok(Submitted::Started { id, status }) => Ok((
             StatusCode::ACCEPTED,
             Json(json!({
@@ -132,12 +132,12 @@ async fn execute(
 }
 
 /// `GET /batch/status/{id}`
-async fn status(
-    State(service): State<Arc<BatchService>>,
+pub async fn status(
+    State(state): State<ApiState>,
     request_id: RequestId,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = service
+    let record = service(&state, &request_id)?
         .record(&id)
         .await
         .map_err(|e| to_api(&request_id, e))?;
@@ -145,12 +145,12 @@ async fn status(
 }
 
 /// `GET /batch/result/{id}`
-async fn result(
-    State(service): State<Arc<BatchService>>,
+pub async fn result(
+    State(state): State<ApiState>,
     request_id: RequestId,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = service
+    let record = service(&state, &request_id)?
         .record(&id)
         .await
         .map_err(|e| to_api(&request_id, e))?;
@@ -158,12 +158,12 @@ async fn result(
 }
 
 /// `DELETE /batch/cancel/{id}`: answers once the batch has stopped.
-async fn cancel(
-    State(service): State<Arc<BatchService>>,
+pub async fn cancel(
+    State(state): State<ApiState>,
     request_id: RequestId,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = service
+    let record = service(&state, &request_id)?
         .cancel(&id)
         .await
         .map_err(|e| to_api(&request_id, e))?;
@@ -171,8 +171,8 @@ async fn cancel(
 }
 
 /// `GET /batch/tasks?limit=20&offset=0`: history, newest first.
-async fn history(
-    State(service): State<Arc<BatchService>>,
+pub async fn history(
+    State(state): State<ApiState>,
     request_id: RequestId,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -191,7 +191,7 @@ async fn history(
     };
     let limit = number("limit", 20)?.clamp(1, MAX_PAGE);
     let offset = number("offset", 0)?;
-    let (tasks, total) = service
+    let (tasks, total) = service(&state, &request_id)?
         .list(limit, offset)
         .await
         .map_err(|e| to_api(&request_id, e))?;
@@ -205,8 +205,8 @@ async fn history(
 
 /// `GET /batch/events/{id}`: every event after `Last-Event-ID` (all without it), then live
 /// ones until `batch.completed`.
-async fn events(
-    State(service): State<Arc<BatchService>>,
+pub async fn events(
+    State(state): State<ApiState>,
     request_id: RequestId,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -216,7 +216,7 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    let source = service
+    let source = service(&state, &request_id)?
         .events(&id)
         .await
         .map_err(|e| to_api(&request_id, e))?;

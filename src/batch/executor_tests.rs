@@ -86,16 +86,8 @@ fn catalog() -> Catalog {
         .unwrap_or_else(|e| panic!("{e}"));
     Catalog::build(
         vec![
-            ServerTools {
-                server: "s".into(),
-                prefix: "s".into(),
-                tools: Arc::new(tools),
-            },
-            ServerTools {
-                server: "t".into(),
-                prefix: "t".into(),
-                tools: Arc::new(vec![other]),
-            },
+            ServerTools::tools_only("s".into(), "s", Arc::new(tools)),
+            ServerTools::tools_only("t".into(), "t", Arc::new(vec![other])),
         ],
         "__",
     )

@@ -506,11 +506,7 @@ mod tests {
         let mut all = tools;
         all.push(weather);
         Catalog::build(
-            vec![ServerTools {
-                server: "s".into(),
-                prefix: "s".into(),
-                tools: Arc::new(all),
-            }],
+            vec![ServerTools::tools_only("s".into(), "s", Arc::new(all))],
             "__",
         )
     }

@@ -45,9 +45,9 @@ impl ToolRunner for RouterRunner {
         async move {
             let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
             let context = CallContext {
-                meta: None,
                 events: Some(events_tx),
                 cancel: Some(cancel),
+                ..CallContext::default()
             };
             let call = router.call_tool(&tool, Some(args), context);
             tokio::pin!(call);

@@ -475,10 +475,10 @@ mod tests {
         };
         let echo = json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]});
         Catalog::build(
-            vec![ServerTools {
-                server: "s".into(),
-                prefix: "s".into(),
-                tools: Arc::new(vec![
+            vec![ServerTools::tools_only(
+                "s".into(),
+                "s",
+                Arc::new(vec![
                     tool("echo", echo.clone(), false),
                     tool("get", echo, true),
                     tool(
@@ -487,7 +487,7 @@ mod tests {
                         false,
                     ),
                 ]),
-            }],
+            )],
             "__",
         )
     }

@@ -26,7 +26,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, Inbound, NotificationSink, Reply};
+use super::connection::{Connection, ConnectionHooks, Inbound, Reply};
 use super::stderr_log::{MAX_LINE_BYTES, StderrLog};
 
 /// Largest single message accepted from a child (a bigger one is dropped and logged).
@@ -71,6 +71,11 @@ impl ChildHandle {
         self.exited().await
     }
 
+    /// Its exit status, if it has exited and been reaped.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *self.exit.borrow()
+    }
+
     /// Waits for the child to exit (however that happens) and returns its status.
     pub async fn exited(&self) -> Option<ExitStatus> {
         let mut exit = self.exit.clone();
@@ -87,7 +92,7 @@ impl ChildHandle {
 pub fn spawn(
     server: Arc<str>,
     spec: &StdioSpec<'_>,
-    sink: NotificationSink,
+    hooks: ConnectionHooks,
     stderr_log: Arc<StderrLog>,
 ) -> std::io::Result<(Arc<Connection>, ChildHandle)> {
     let mut command = Command::new(spec.command);
@@ -133,7 +138,7 @@ pub fn spawn(
         return Err(std::io::Error::other("child stdio pipes were not created"));
     };
 
-    let (connection, outbound) = Connection::new(server.clone(), sink);
+    let (connection, outbound) = Connection::new(server.clone(), hooks);
     let (exit_tx, exit_rx) = watch::channel(None);
     let stop = CancellationToken::new();
     let handle = ChildHandle {

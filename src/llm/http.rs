@@ -16,6 +16,8 @@ pub(super) fn client(
     provider: &'static str,
     timeout: Duration,
 ) -> Result<reqwest::Client, LlmError> {
+    // The process-wide TLS provider (ring), as for remote servers.
+    crate::downstream::ensure_tls_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10).min(timeout))
