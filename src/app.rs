@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::cli::{self, Cli, Faces, ModeArg};
 use crate::config::{self, ConfigError, Located, Mode, ServiceConfig};
-use crate::downstream::Defaults;
+use crate::reload::Reloader;
 use crate::router::{Router, RouterSettings};
 use crate::security::{self, Security};
 use crate::upstream::{self, HttpFaceSettings};
@@ -48,6 +48,9 @@ impl AppError {
 /// Everything decided before anything starts.
 #[derive(Debug)]
 pub struct Plan {
+    /// `--mcp-config` and `--config` as given (reloads search again when absent).
+    pub mcp_config_arg: Option<std::path::PathBuf>,
+    pub service_config_arg: Option<std::path::PathBuf>,
     pub service: ServiceConfig,
     pub servers: config::McpServers,
     pub mode: Mode,
@@ -98,6 +101,8 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
         .clone()
         .unwrap_or_else(|| service.server.host.clone());
     Ok(Plan {
+        mcp_config_arg: cli.mcp_config.clone(),
+        service_config_arg: cli.config.clone(),
         service,
         servers,
         mode,
@@ -117,19 +122,24 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
             "batch mode: the /batch endpoints are not available in this version yet; serving the proxy"
         );
     }
-    let settings = RouterSettings {
-        separator: plan.service.proxy.separator.clone(),
-        defaults: Defaults {
-            call_timeout: plan.service.proxy.default_timeout,
-            startup_timeout: plan.service.proxy.startup_timeout,
-            max_timeout: plan.service.proxy.max_timeout,
-            restart: plan.service.proxy.restart,
-            health: plan.service.proxy.health,
-        },
-    };
+    let settings = RouterSettings::from_service(&plan.service);
     let router = Router::start(&plan.servers.servers, settings);
+    let reloader = Reloader::new(
+        router.clone(),
+        plan.mcp_config_arg.clone(),
+        plan.service_config_arg.clone(),
+        plan.service.clone(),
+    );
+    // Shutdown runs in two steps: stop accepting (`shutdown`), let calls in flight finish
+    // for up to `shutdown_grace`, then end every session (`sessions_end`) and stop servers.
     let shutdown = CancellationToken::new();
+    let sessions_end = CancellationToken::new();
     spawn_startup_report(router.clone(), started);
+    if plan.service.proxy.watch_config
+        && let Err(error) = reloader.watch(shutdown.clone())
+    {
+        tracing::warn!(%error, "cannot watch the configuration files; reload with POST /servers/reload");
+    }
 
     let mut http_task = None;
     if let Some(port) = plan.faces.http_port {
@@ -138,8 +148,10 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
                 http_task = Some(tokio::spawn(serve_http(
                     listener,
                     router.clone(),
+                    reloader.clone(),
                     http_security(&plan),
                     shutdown.clone(),
+                    sessions_end.clone(),
                     started,
                 )));
             }
@@ -156,8 +168,9 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
     let stdio_task = plan.faces.stdio.then(|| {
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let sessions_end = sessions_end.clone();
         tokio::spawn(async move {
-            if let Err(error) = upstream::serve_stdio(router, shutdown.clone()).await {
+            if let Err(error) = upstream::serve_stdio(router, sessions_end).await {
                 tracing::error!(%error, "stdio face failed");
             }
             // The client closed stdin: we were launched for it, so we are done.
@@ -170,6 +183,13 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
         signal = wait_for_signal() => tracing::info!(signal, "shutting down"),
     }
     shutdown.cancel();
+    let grace = plan.service.proxy.shutdown_grace;
+    let unfinished = router.drain(grace).await;
+    if unfinished > 0 {
+        tracing::warn!(unfinished, grace = %crate::downstream::humanize(grace),
+            "calls still in flight after the grace period; stopping anyway");
+    }
+    sessions_end.cancel();
     if let Some(task) = http_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
@@ -213,8 +233,10 @@ fn http_security(plan: &Plan) -> Arc<Security> {
 async fn serve_http(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
+    reloader: Arc<Reloader>,
     security: Arc<Security>,
     shutdown: CancellationToken,
+    sessions_end: CancellationToken,
     started: Instant,
 ) {
     let local: Option<SocketAddr> = listener.local_addr().ok();
@@ -225,15 +247,16 @@ async fn serve_http(
             allowed_hosts: limits.allowed_hosts,
             allowed_origins: limits.allowed_origins,
             max_body_bytes: limits.max_body_bytes,
-            shutdown: shutdown.child_token(),
+            shutdown: sessions_end.child_token(),
         },
     );
     security.spawn_housekeeping(shutdown.child_token());
     let app = api::routes(ApiState {
         router: router.clone(),
+        reloader: Some(reloader),
         started,
     })
-    .merge(upstream::sse::routes(router, shutdown.child_token()))
+    .merge(upstream::sse::routes(router, sessions_end.child_token()))
     .nest_service("/mcp", mcp)
     .layer(axum::middleware::from_fn_with_state(
         security.clone(),

@@ -12,6 +12,7 @@
 //! | `GET /servers` | status of every configured server |
 //! | `POST /servers/{name}/restart`, `/stop`, `/start` | control one server |
 //! | `GET /servers/{name}/logs?lines=N&follow=true` | its stderr, or a live SSE stream of it |
+//! | `POST /servers/reload` | re-read the configuration and apply what changed |
 //! | `GET /health` | up/down and server counts |
 
 mod error;
@@ -34,6 +35,9 @@ pub use request_id::RequestId;
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub router: Arc<Router>,
+    /// Applies configuration changes (`POST /servers/reload`); `None` when embedded without
+    /// configuration files.
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
     /// When the process started serving, for uptime.
     pub started: Instant,
 }
@@ -63,8 +67,8 @@ fn handler(route: &Route) -> Option<MethodRouter<ApiState>> {
         Endpoint::StopServer => on(filter, servers::stop),
         Endpoint::StartServer => on(filter, servers::start),
         Endpoint::ServerLogs => on(filter, servers::logs),
-        Endpoint::ReloadServers
-        | Endpoint::McpPost
+        Endpoint::ReloadServers => on(filter, servers::reload),
+        Endpoint::McpPost
         | Endpoint::McpStream
         | Endpoint::McpDelete
         | Endpoint::SseOpen

@@ -177,6 +177,11 @@ impl Proxy {
         }
     }
 
+    /// The mcp-orch process id.
+    pub fn pid(&self) -> i32 {
+        self.child.id().map(|p| p as i32).unwrap_or(0)
+    }
+
     /// `http://127.0.0.1:PORT/mcp`
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.base)
