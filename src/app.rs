@@ -14,7 +14,7 @@ use crate::api::{self, ApiState};
 use crate::batch::{BatchService, BatchSettings};
 use crate::cli::{self, Cli, Faces, ModeArg};
 use crate::config::{self, ConfigError, Located, Mode, ServiceConfig};
-use crate::downstream::Defaults;
+use crate::reload::Reloader;
 use crate::router::{Router, RouterSettings};
 use crate::security::{self, Security};
 use crate::upstream::{self, HttpFaceSettings};
@@ -49,6 +49,9 @@ impl AppError {
 /// Everything decided before anything starts.
 #[derive(Debug)]
 pub struct Plan {
+    /// `--mcp-config` and `--config` as given (reloads search again when absent).
+    pub mcp_config_arg: Option<std::path::PathBuf>,
+    pub service_config_arg: Option<std::path::PathBuf>,
     pub service: ServiceConfig,
     pub servers: config::McpServers,
     pub mode: Mode,
@@ -99,6 +102,8 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
         .clone()
         .unwrap_or_else(|| service.server.host.clone());
     Ok(Plan {
+        mcp_config_arg: cli.mcp_config.clone(),
+        service_config_arg: cli.config.clone(),
         service,
         servers,
         mode,
@@ -113,16 +118,7 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
     security::register_secrets(&plan.service.security, &plan.servers.servers, &|name| {
         std::env::var(name).ok()
     });
-    let settings = RouterSettings {
-        separator: plan.service.proxy.separator.clone(),
-        defaults: Defaults {
-            call_timeout: plan.service.proxy.default_timeout,
-            startup_timeout: plan.service.proxy.startup_timeout,
-            max_timeout: plan.service.proxy.max_timeout,
-            restart: plan.service.proxy.restart,
-            health: plan.service.proxy.health,
-        },
-    };
+    let settings = RouterSettings::from_service(&plan.service);
     let router = Router::start(&plan.servers.servers, settings);
     let batch = if plan.mode == Mode::Batch {
         match start_batch(&plan, router.clone()) {
@@ -135,20 +131,39 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
     } else {
         None
     };
+    let reloader = Reloader::new(
+        router.clone(),
+        plan.mcp_config_arg.clone(),
+        plan.service_config_arg.clone(),
+        plan.service.clone(),
+    );
+    // Shutdown runs in two steps: stop accepting (`shutdown`), let calls in flight finish
+    // for up to `shutdown_grace`, then end every session (`sessions_end`) and stop servers.
     let shutdown = CancellationToken::new();
+    let sessions_end = CancellationToken::new();
     spawn_startup_report(router.clone(), started);
+    if plan.service.proxy.watch_config
+        && let Err(error) = reloader.watch(shutdown.clone())
+    {
+        tracing::warn!(%error, "cannot watch the configuration files; reload with POST /servers/reload");
+    }
 
     let mut http_task = None;
     if let Some(port) = plan.faces.http_port {
         match bind(&plan.host, port).await {
             Ok(listener) => {
+                let state = ApiState {
+                    router: router.clone(),
+                    reloader: Some(reloader.clone()),
+                    started,
+                    batch: batch.clone(),
+                };
                 http_task = Some(tokio::spawn(serve_http(
                     listener,
-                    router.clone(),
-                    batch.clone(),
+                    state,
                     http_security(&plan),
                     shutdown.clone(),
-                    started,
+                    sessions_end.clone(),
                 )));
             }
             Err(error) if plan.faces.stdio => {
@@ -171,8 +186,9 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
     let stdio_task = plan.faces.stdio.then(|| {
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let sessions_end = sessions_end.clone();
         tokio::spawn(async move {
-            if let Err(error) = upstream::serve_stdio(router, shutdown.clone()).await {
+            if let Err(error) = upstream::serve_stdio(router, sessions_end).await {
                 tracing::error!(%error, "stdio face failed");
             }
             // The client closed stdin: we were launched for it, so we are done.
@@ -185,14 +201,22 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
         signal = wait_for_signal() => tracing::info!(signal, "shutting down"),
     }
     shutdown.cancel();
+    // Running batches stop (recorded as interrupted) and cancel their calls first.
+    if let Some(batch) = &batch {
+        batch.shutdown().await;
+    }
+    let grace = plan.service.proxy.shutdown_grace;
+    let unfinished = router.drain(grace).await;
+    if unfinished > 0 {
+        tracing::warn!(unfinished, grace = %crate::downstream::humanize(grace),
+            "calls still in flight after the grace period; stopping anyway");
+    }
+    sessions_end.cancel();
     if let Some(task) = http_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     if let Some(task) = stdio_task {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-    }
-    if let Some(batch) = &batch {
-        batch.shutdown().await;
     }
     router.shutdown().await;
     tracing::info!("stopped");
@@ -230,13 +254,13 @@ fn http_security(plan: &Plan) -> Arc<Security> {
 /// Serves the HTTP faces (REST, `/mcp`) behind the security layer until `shutdown`.
 async fn serve_http(
     listener: tokio::net::TcpListener,
-    router: Arc<Router>,
-    batch: Option<Arc<BatchService>>,
+    state: ApiState,
     security: Arc<Security>,
     shutdown: CancellationToken,
-    started: Instant,
+    sessions_end: CancellationToken,
 ) {
-    let batch_routes = if batch.is_some() {
+    let router = state.router.clone();
+    let batch_routes = if state.batch.is_some() {
         ", batch at /batch"
     } else {
         ""
@@ -249,22 +273,18 @@ async fn serve_http(
             allowed_hosts: limits.allowed_hosts,
             allowed_origins: limits.allowed_origins,
             max_body_bytes: limits.max_body_bytes,
-            shutdown: shutdown.child_token(),
+            shutdown: sessions_end.child_token(),
         },
     );
     security.spawn_housekeeping(shutdown.child_token());
-    let app = api::routes(ApiState {
-        router: router.clone(),
-        started,
-        batch,
-    })
-    .merge(upstream::sse::routes(router, shutdown.child_token()))
-    .nest_service("/mcp", mcp)
-    .layer(axum::middleware::from_fn_with_state(
-        security.clone(),
-        security::guard,
-    ))
-    .layer(axum::middleware::from_fn(api::assign_request_id));
+    let app = api::routes(state)
+        .merge(upstream::sse::routes(router, sessions_end.child_token()))
+        .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            security.clone(),
+            security::guard,
+        ))
+        .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
         tracing::info!(
             "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health{batch_routes})"

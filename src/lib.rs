@@ -16,6 +16,8 @@
 //!   the catalogue and run in parallel through the router, with status, events and history.
 //! - [`security`] wraps the HTTP faces: credentials, permissions, rate limits, Host/Origin
 //!   allow-lists, body limits, connection timeouts, log redaction.
+//! - [`reload`] watches the configuration files and applies changes to the running router,
+//!   touching only the servers that changed.
 //! - [`telemetry`] sets up logging (stderr only); [`cli`] and [`app`] parse the command line
 //!   and wire everything together.
 
@@ -27,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod downstream;
 pub mod llm;
+pub mod reload;
 pub mod router;
 pub mod security;
 pub mod telemetry;

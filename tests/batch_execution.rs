@@ -434,10 +434,11 @@ async fn history_survives_a_restart_and_running_batches_become_interrupted() {
     }
     // Let the periodic save record the running task, then die without any cleanup.
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let pid = proxy.pid().unwrap_or_else(|| panic!("no pid"));
+    let pid = proxy.pid();
+    assert!(pid > 0, "no pid");
     // SAFETY: killing our own child process.
     unsafe {
-        libc::kill(pid as i32, libc::SIGKILL);
+        libc::kill(pid, libc::SIGKILL);
     }
     drop(proxy);
 

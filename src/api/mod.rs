@@ -12,6 +12,7 @@
 //! | `GET /servers` | status of every configured server |
 //! | `POST /servers/{name}/restart`, `/stop`, `/start` | control one server |
 //! | `GET /servers/{name}/logs?lines=N&follow=true` | its stderr, or a live SSE stream of it |
+//! | `POST /servers/reload` | re-read the configuration and apply what changed |
 //! | `GET /health` | up/down and server counts |
 //! | `/batch/...` | batch mode: execute, status, result, cancel, history, events ([`batch`]) |
 
@@ -37,6 +38,9 @@ pub use request_id::RequestId;
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub router: Arc<Router>,
+    /// Applies configuration changes (`POST /servers/reload`); `None` when embedded without
+    /// configuration files.
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
     /// When the process started serving, for uptime.
     pub started: Instant,
     /// The batch service, in batch mode only (the `/batch` routes answer 404 otherwise).
@@ -74,8 +78,8 @@ fn handler(route: &Route) -> Option<MethodRouter<ApiState>> {
         Endpoint::BatchResult => on(filter, batch::result),
         Endpoint::BatchEvents => on(filter, batch::events),
         Endpoint::BatchTasks => on(filter, batch::history),
-        Endpoint::ReloadServers
-        | Endpoint::McpPost
+        Endpoint::ReloadServers => on(filter, servers::reload),
+        Endpoint::McpPost
         | Endpoint::McpStream
         | Endpoint::McpDelete
         | Endpoint::SseOpen

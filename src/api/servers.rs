@@ -23,7 +23,33 @@ use super::{ApiError, ApiState, RequestId};
 /// `GET /servers`: every configured server with its status.
 pub async fn list(State(state): State<ApiState>) -> Json<Value> {
     let servers = state.router.downstreams().snapshot();
-    Json(json!({ "count": servers.len(), "servers": servers }))
+    let config = state.reloader.as_ref().map(|r| r.status());
+    Json(json!({ "count": servers.len(), "servers": servers, "config": config }))
+}
+
+/// `POST /servers/reload`: re-reads both configuration files; `200` with what changed, or
+/// `422 INVALID_CONFIGURATION` (the previous configuration keeps serving).
+pub async fn reload(
+    State(state): State<ApiState>,
+    request_id: RequestId,
+) -> Result<Json<Value>, ApiError> {
+    let Some(reloader) = state.reloader.as_ref() else {
+        return Err(ApiError::new(
+            &request_id,
+            StatusCode::CONFLICT,
+            "RELOAD_UNAVAILABLE",
+            "this mcp-orch was not started from configuration files",
+        ));
+    };
+    match reloader.reload("POST /servers/reload").await {
+        Ok(outcome) => Ok(Json(json!(outcome))),
+        Err(error) => Err(ApiError::new(
+            &request_id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_CONFIGURATION",
+            format!("configuration not reloaded (the previous one keeps serving): {error}"),
+        )),
+    }
 }
 
 /// `GET /health`: `ok` when every enabled server is ready, `degraded` when some are not;
@@ -63,20 +89,15 @@ fn server(
     request_id: &RequestId,
     name: &str,
 ) -> Result<Arc<Downstream>, ApiError> {
-    state
-        .router
-        .downstreams()
-        .get(name)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::new(
-                request_id,
-                StatusCode::NOT_FOUND,
-                "SERVER_NOT_FOUND",
-                format!("no server named '{name}' is configured"),
-            )
-            .with_details(json!({ "server": name }))
-        })
+    state.router.downstreams().get(name).ok_or_else(|| {
+        ApiError::new(
+            request_id,
+            StatusCode::NOT_FOUND,
+            "SERVER_NOT_FOUND",
+            format!("no server named '{name}' is configured"),
+        )
+        .with_details(json!({ "server": name }))
+    })
 }
 
 /// `POST /servers/{name}/restart`, `/stop`, `/start`: asks the server's supervisor and
@@ -187,18 +208,14 @@ pub async fn logs(
     };
     let backlog = futures::stream::iter(backlog.iter().map(event).collect::<Vec<_>>());
     let live = futures::stream::unfold(receiver, move |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(line) => return Some((event(&line), receiver)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                    let note = Event::default()
-                        .event("lagged")
-                        .data(format!("{{\"missed\":{missed}}}"));
-                    return Some((Ok(note), receiver));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        let item = match receiver.recv().await {
+            Ok(line) => event(&line),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => Ok(Event::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{missed}}}"))),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((item, receiver))
     });
     Ok(Sse::new(backlog.chain(live))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -12,6 +12,7 @@
 
 mod connection;
 mod error;
+pub mod guard;
 mod http;
 mod isolated;
 mod lists;
@@ -37,8 +38,9 @@ pub use connection::{
 pub use error::{DownstreamError, humanize};
 pub use lists::{ListKind, Lists};
 pub use server::{Control, Downstream};
+
 pub use stderr_log::{LogLine, StderrLog};
-pub use stdio::describe_exit;
+pub use stdio::{describe_exit, use_child_guard};
 
 /// Installs rustls' ring crypto provider for the process (idempotent). reqwest is built
 /// without a default provider, and refuses to create a client until one is installed;
@@ -134,9 +136,28 @@ pub struct ServerInfo {
     pub version: String,
 }
 
-/// All configured servers.
+/// All configured servers. The set can change at runtime ([`DownstreamSet::apply`]); readers
+/// get a consistent snapshot without locking.
 pub struct DownstreamSet {
-    servers: BTreeMap<Arc<str>, Arc<Downstream>>,
+    /// The servers by name; replaced as a whole on reload.
+    servers: arc_swap::ArcSwap<BTreeMap<Arc<str>, Arc<Downstream>>>,
+    /// Settings for servers created from now on.
+    defaults: std::sync::Mutex<Defaults>,
+    /// Told about every server's events.
+    observer: Arc<dyn DownstreamObserver>,
+    /// Serialises reloads.
+    editing: tokio::sync::Mutex<()>,
+}
+
+/// What a reload changed, by server name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SetChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Restarted because their entry changed.
+    pub changed: Vec<String>,
+    /// Left running, connections and calls untouched.
+    pub unchanged: Vec<String>,
 }
 
 impl DownstreamSet {
@@ -153,43 +174,100 @@ impl DownstreamSet {
                 (downstream.name().clone(), downstream)
             })
             .collect();
-        DownstreamSet { servers }
+        DownstreamSet {
+            servers: arc_swap::ArcSwap::from_pointee(servers),
+            defaults: std::sync::Mutex::new(defaults),
+            observer,
+            editing: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Starts every enabled server concurrently; returns at once.
     pub fn start_all(&self) {
-        for downstream in self.servers.values() {
+        for downstream in self.servers.load().values() {
             tokio::spawn(downstream.clone().run());
         }
     }
 
     /// The server called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<Downstream>> {
-        self.servers.get(name)
+    pub fn get(&self, name: &str) -> Option<Arc<Downstream>> {
+        self.servers.load().get(name).cloned()
     }
 
-    /// All servers, by name.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Downstream>> {
-        self.servers.values()
+    /// All servers, by name (a snapshot).
+    pub fn iter(&self) -> std::vec::IntoIter<Arc<Downstream>> {
+        let snapshot: Vec<Arc<Downstream>> = self.servers.load().values().cloned().collect();
+        snapshot.into_iter()
     }
 
     /// Waits until every server is past `starting`.
     pub async fn settled(&self) {
-        futures::future::join_all(self.servers.values().map(|d| d.settled())).await;
+        let servers = self.servers.load_full();
+        futures::future::join_all(servers.values().map(|d| d.settled())).await;
     }
 
     /// Stops every server concurrently and waits until all processes are gone.
     pub async fn shutdown(&self) {
-        futures::future::join_all(self.servers.values().map(|d| d.shutdown())).await;
+        let servers = self.servers.load_full();
+        futures::future::join_all(servers.values().map(|d| d.shutdown())).await;
     }
 
     /// Stops the per-session instances a session had.
     pub async fn release_session(&self, session: u64) {
-        futures::future::join_all(self.servers.values().map(|d| d.release_session(session))).await;
+        let servers = self.servers.load_full();
+        futures::future::join_all(servers.values().map(|d| d.release_session(session))).await;
     }
 
     /// Status of every server, by name.
     pub fn snapshot(&self) -> Vec<ServerStatus> {
-        self.servers.values().map(|d| d.snapshot()).collect()
+        self.servers.load().values().map(|d| d.snapshot()).collect()
+    }
+
+    /// Makes the set match `entries`: starts added servers, stops removed ones, restarts
+    /// only those whose entry changed; the others keep their process, connection and calls
+    /// in flight. `defaults` apply to the servers created by this reload.
+    pub async fn apply(&self, entries: &[ServerEntry], defaults: Defaults) -> SetChange {
+        let _editing = self.editing.lock().await;
+        *self.defaults.lock().unwrap_or_else(|p| p.into_inner()) = defaults;
+        let old = self.servers.load_full();
+        let mut next = BTreeMap::new();
+        let mut change = SetChange::default();
+        let mut retired = Vec::new();
+        let mut fresh = Vec::new();
+        for entry in entries {
+            match old.get(entry.name.as_str()) {
+                Some(current) if current.entry() == entry => {
+                    change.unchanged.push(entry.name.clone());
+                    next.insert(current.name().clone(), current.clone());
+                }
+                existing => {
+                    if let Some(current) = existing {
+                        change.changed.push(entry.name.clone());
+                        retired.push(current.clone());
+                    } else {
+                        change.added.push(entry.name.clone());
+                    }
+                    let downstream =
+                        Downstream::new(entry.clone(), defaults, self.observer.clone());
+                    next.insert(downstream.name().clone(), downstream.clone());
+                    fresh.push(downstream);
+                }
+            }
+        }
+        for (name, current) in old.iter() {
+            if !next.contains_key(name) {
+                change.removed.push(name.to_string());
+                retired.push(current.clone());
+            }
+        }
+        // Publish first, so no new call reaches a server that is going away; then stop the
+        // old processes before starting their replacements (a server may hold a port).
+        self.servers.store(Arc::new(next));
+        futures::future::join_all(retired.iter().map(|d| d.shutdown())).await;
+        for downstream in fresh {
+            tokio::spawn(downstream.run());
+        }
+        self.observer.lists_changed("", None);
+        change
     }
 }

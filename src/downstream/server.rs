@@ -309,11 +309,21 @@ impl Downstream {
 
     /// A snapshot for status output.
     pub fn snapshot(&self) -> ServerStatus {
+        let connection_ended = self
+            .connection
+            .load()
+            .as_ref()
+            .is_none_or(|c| c.is_closed());
         let state = self.lock_state();
+        // Between a connection ending and the supervisor noticing, report it as failed.
+        let status = match state.status {
+            Status::Ready if connection_ended => Status::Failed,
+            status => status,
+        };
         ServerStatus {
             name: self.name.to_string(),
             transport: self.entry.transport.kind(),
-            status: state.status,
+            status,
             pid: state.pid,
             uptime_seconds: state
                 .ready_since

@@ -39,6 +39,22 @@ const STOP_GRACE: Duration = Duration::from_millis(1500);
 /// (a server that needs one must name it in its `env`).
 const PRIVATE_ENV: &[&str] = &["API_KEY", "JWT_SECRET"];
 
+/// The program that guards stdio servers (the `mcp-orch` binary itself), if set.
+static GUARD_PROGRAM: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Runs every stdio server behind the child guard (see [`super::guard`]), using `program`
+/// — the running `mcp-orch` executable. Without this call servers are spawned directly
+/// (what in-process users of the library get).
+pub fn use_child_guard(program: std::path::PathBuf) {
+    if super::guard::enabled() {
+        let _ = GUARD_PROGRAM.set(program);
+    }
+}
+
+fn guard_program() -> Option<&'static std::path::Path> {
+    GUARD_PROGRAM.get().map(|p| p.as_path())
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct StdioSpec<'a> {
@@ -95,7 +111,15 @@ pub fn spawn(
     hooks: ConnectionHooks,
     stderr_log: Arc<StderrLog>,
 ) -> std::io::Result<(Arc<Connection>, ChildHandle)> {
-    let mut command = Command::new(spec.command);
+    let mut command = match guard_program() {
+        // The guard runs the server and cleans up its whole group if mcp-orch dies.
+        Some(guard) => {
+            let mut command = Command::new(guard);
+            command.arg(super::guard::GUARD_ARG).arg(spec.command);
+            command
+        }
+        None => Command::new(spec.command),
+    };
     command
         .args(spec.args)
         .stdin(Stdio::piped())

@@ -64,7 +64,7 @@ impl Router {
     }
 
     fn resolve_in(&self, catalog: &crate::catalog::Catalog, target: &str) -> Option<CatalogTool> {
-        let mut servers: Vec<&Arc<Downstream>> = self
+        let mut servers: Vec<Arc<Downstream>> = self
             .downstreams
             .iter()
             .filter(|d| {
@@ -320,7 +320,7 @@ impl Router {
                 SetLevelRequestParams::new(level),
             ));
             if let Err(error) = self
-                .send(downstream, request, CallContext::internal())
+                .send(&downstream, request, CallContext::internal())
                 .await
             {
                 tracing::debug!(server = %downstream.name(), %error, "logging/setLevel failed");
@@ -349,7 +349,7 @@ impl Router {
     /// Cleans up after a session: its subscriptions and per-session instances.
     pub(super) async fn session_ended(&self, session: Arc<UpstreamSession>) {
         for (server, uri) in session.take_subscriptions() {
-            let Some(downstream) = self.downstreams.get(&server).cloned() else {
+            let Some(downstream) = self.downstreams.get(&server) else {
                 continue;
             };
             if downstream.entry().isolation == Isolation::Shared
@@ -380,7 +380,6 @@ impl Router {
     fn server(&self, name: &str) -> Result<Arc<Downstream>, RouterError> {
         self.downstreams
             .get(name)
-            .cloned()
             .ok_or_else(|| RouterError::UnknownServer(name.to_owned()))
     }
 
@@ -403,6 +402,7 @@ impl Router {
         mut request: ClientRequest,
         context: CallContext,
     ) -> Result<Reply, RouterError> {
+        let _counted = self.track();
         let session_id = context.session.as_ref().map(|s| s.id);
         let connection = downstream.connection_for(session_id).await?;
         let progress = context

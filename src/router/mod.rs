@@ -39,6 +39,23 @@ pub struct RouterSettings {
     pub defaults: Defaults,
 }
 
+impl RouterSettings {
+    /// The settings `config.yaml` gives.
+    pub fn from_service(service: &crate::config::ServiceConfig) -> Self {
+        let proxy = &service.proxy;
+        RouterSettings {
+            separator: proxy.separator.clone(),
+            defaults: Defaults {
+                call_timeout: proxy.default_timeout,
+                startup_timeout: proxy.startup_timeout,
+                max_timeout: proxy.max_timeout,
+                restart: proxy.restart,
+                health: proxy.health,
+            },
+        }
+    }
+}
+
 /// What a caller passes along with a request besides its parameters.
 #[derive(Debug, Default)]
 pub struct CallContext {
@@ -70,7 +87,8 @@ const STARTUP_WAIT: Duration = Duration::from_secs(120);
 
 /// The shared core.
 pub struct Router {
-    settings: RouterSettings,
+    /// Replaced on reload.
+    settings: ArcSwap<RouterSettings>,
     /// Every configured server.
     downstreams: DownstreamSet,
     /// What the ready servers offer; replaced, never mutated.
@@ -88,6 +106,20 @@ pub struct Router {
     subscribers: Mutex<HashMap<(Arc<str>, String), usize>>,
     /// URL-mode elicitations in flight: elicitation id → the session that was asked.
     elicitations: Mutex<HashMap<String, u64>>,
+    /// Requests forwarded to servers and not answered yet (for the shutdown drain).
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Woken whenever `in_flight` drops.
+    drained: tokio::sync::Notify,
+}
+
+/// Counts one forwarded request for as long as it lives.
+pub(super) struct InFlight<'a>(&'a Router);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.drained.notify_waiters();
+    }
 }
 
 impl std::fmt::Debug for Router {
@@ -106,7 +138,7 @@ impl Router {
             let observer = Arc::new(events::RouterObserver(weak.clone()));
             Router {
                 downstreams: DownstreamSet::new(entries, settings.defaults, observer),
-                settings,
+                settings: ArcSwap::from_pointee(settings),
                 catalog: ArcSwap::from_pointee(Catalog::default()),
                 known: ArcSwap::from_pointee(Catalog::default()),
                 sessions: Arc::new(Sessions::default()),
@@ -114,6 +146,8 @@ impl Router {
                 started: AtomicBool::new(false),
                 subscribers: Mutex::new(HashMap::new()),
                 elicitations: Mutex::new(HashMap::new()),
+                in_flight: std::sync::atomic::AtomicUsize::new(0),
+                drained: tokio::sync::Notify::new(),
             }
         });
         router.downstreams.start_all();
@@ -178,6 +212,48 @@ impl Router {
         self.wait_started(STARTUP_WAIT).await
     }
 
+    /// Applies a new configuration: the set of servers (only added, removed and changed
+    /// ones are touched) and the settings; then rebuilds the catalogue (clients are told
+    /// when it changed).
+    pub async fn apply_config(
+        &self,
+        entries: &[ServerEntry],
+        settings: RouterSettings,
+    ) -> crate::downstream::SetChange {
+        let defaults = settings.defaults;
+        self.settings.store(Arc::new(settings));
+        let change = self.downstreams.apply(entries, defaults).await;
+        self.rebuild_catalog();
+        change
+    }
+
+    /// Counts a forwarded request until the returned guard is dropped.
+    pub(super) fn track(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self)
+    }
+
+    /// How many forwarded requests are waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Waits until no forwarded request is in flight, or `grace` has passed; returns how
+    /// many were still in flight.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let waiting = self.drained.notified();
+            let left = self.in_flight();
+            if left == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, waiting).await.is_err() {
+                return self.in_flight();
+            }
+        }
+    }
+
     /// Stops every server and waits until their processes are gone.
     pub async fn shutdown(&self) {
         self.downstreams.shutdown().await;
@@ -222,16 +298,18 @@ impl Router {
             .downstreams
             .iter()
             .filter(|d| d.status() == Status::Ready)
-            .map(|d| contribution(d.lists(), d))
+            .map(|d| contribution(d.lists(), &d))
             .collect();
         let known: Vec<ServerTools> = self
             .downstreams
             .iter()
-            .map(|d| contribution(d.known_lists(), d))
+            .map(|d| contribution(d.known_lists(), &d))
             .collect();
-        self.known
-            .store(Arc::new(Catalog::build(known, &self.settings.separator)));
-        let next = Catalog::build(ready, &self.settings.separator);
+        self.known.store(Arc::new(Catalog::build(
+            known,
+            &self.settings.load().separator,
+        )));
+        let next = Catalog::build(ready, &self.settings.load().separator);
         let previous = self.catalog.load_full();
         let tools_changed = !next.same_tools_as(&previous);
         let prompts_changed = !next.same_prompts_as(&previous);

@@ -177,6 +177,11 @@ impl Proxy {
         }
     }
 
+    /// The mcp-orch process id.
+    pub fn pid(&self) -> i32 {
+        self.child.id().map(|p| p as i32).unwrap_or(0)
+    }
+
     /// `http://127.0.0.1:PORT/mcp`
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.base)
@@ -242,11 +247,6 @@ impl Proxy {
     /// The stderr lines so far, joined.
     pub fn logs(&self) -> String {
         self.stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
-    }
-
-    /// The process id of the running mcp-orch.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
     }
 
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit code.
@@ -413,8 +413,13 @@ impl HttpFixture {
     /// Starts `mcp-orch-fixture --http 0 <args>` and waits for its address.
     pub async fn start(args: &[&str]) -> HttpFixture {
         mcp_orch::downstream::ensure_tls_provider();
+        let port: &[&str] = if args.contains(&"--http") {
+            &[]
+        } else {
+            &["--http", "0"]
+        };
         let mut child = Command::new(FIXTURE)
-            .args(["--http", "0"])
+            .args(port)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -151,6 +151,28 @@ impl Fixture {
         std::process::exit(code)
     }
 
+    #[tool(description = "Writes `text` as one line to the server's stderr; returns `written`.")]
+    async fn stderr(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> CallToolResult {
+        eprintln!("{text}");
+        CallToolResult::success(vec![ContentBlock::text("written")])
+    }
+
+    #[tool(
+        description = "Freezes the whole server process (SIGSTOP to itself) after answering, so it stops answering anything, pings included."
+    )]
+    async fn freeze(&self) -> CallToolResult {
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            eprintln!("mcp-orch-fixture: freezing");
+            // SAFETY: stopping our own process.
+            #[cfg(unix)]
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+            }
+        });
+        CallToolResult::success(vec![ContentBlock::text("freezing")])
+    }
+
     #[tool(
         description = "Returns a text content of exactly `bytes` bytes of ASCII (a repeated deterministic pattern), at most 64 MiB."
     )]
