@@ -118,7 +118,7 @@ pub struct RateLimitSettings {
     /// Starting and cancelling batches. Default 500 per hour.
     pub batch: Option<Rate>,
     /// Tool calls over REST, all MCP traffic (`/mcp`, `/sse`, `/message`), listings, logs,
-    /// batch status, `/health`. Default 6000 per minute.
+    /// batch status, `/health`. Default 100,000 per minute (MCP clients are chatty; this only stops floods).
     pub calls: Option<Rate>,
     /// Most clients (keys, or IP addresses when auth is off) tracked per class; the least
     /// recently limited one is forgotten first. Default 10000.
@@ -178,7 +178,7 @@ impl Default for RateLimitSettings {
                 period: hour,
             }),
             calls: Some(Rate {
-                count: 6000,
+                count: 100_000,
                 period: Duration::from_secs(60),
             }),
             max_clients: 10_000,
