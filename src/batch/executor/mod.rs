@@ -12,7 +12,12 @@
 //!
 //! The executor calls tools only through a [`ToolRunner`] (the router in production, a
 //! stub in benchmarks), writes the [`BatchRecord`] and the [`EventLog`], and never touches
-//! the store or HTTP.
+//! the store or HTTP. This file owns the loop (scheduling, bounds, attempts, stopping);
+//! [`ready`] resolves a task's arguments when it becomes ready, [`outcomes`] handles what
+//! a finished call means for its task, its dependents and the batch.
+
+mod outcomes;
+mod ready;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -26,9 +31,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::events::EventLog;
-use super::plan::FOREACH_ITEM;
-use super::refs::{self, RefPath};
-use super::schema;
 use super::state::{BatchRecord, BatchStatus, TaskRecord, TaskState, bound, now_ms};
 use super::validate::ValidatedPlan;
 
@@ -146,6 +148,9 @@ struct TaskExec {
     /// Attempts per unit.
     attempts: Vec<u32>,
     is_foreach: bool,
+    /// Parent of this task's attempt tokens (a child of the batch's): fired when the task
+    /// fails, so its other `foreach` calls in flight stop too.
+    cancel: CancellationToken,
 }
 
 /// Runs `plan` to the end (or until stopped) and returns the final batch status.
@@ -201,6 +206,7 @@ impl Exec {
             .enumerate()
             .map(|(i, t)| (t.id.clone(), i))
             .collect();
+        let calls = handles.cancel.child_token();
         let tasks = plan
             .nodes
             .iter()
@@ -213,10 +219,10 @@ impl Exec {
                 remaining: 0,
                 attempts: Vec::new(),
                 is_foreach: spec.foreach.is_some(),
+                cancel: calls.child_token(),
             })
             .collect();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
-        let calls = handles.cancel.child_token();
         Exec {
             plan,
             runner,
@@ -321,104 +327,6 @@ impl Exec {
         self.finish()
     }
 
-    /// Resolves a task whose dependencies all succeeded and queues its calls.
-    fn make_ready(&mut self, task: usize) {
-        let plan = self.plan.clone();
-        let spec = &plan.plan.tasks[task];
-        let scope_outputs = &self.outputs;
-        let index = &self.index;
-        let lookup = |root: &str| index.get(root).and_then(|&i| scope_outputs[i].clone());
-        let resolved: Result<Vec<Map<String, Value>>, String> = match &spec.foreach {
-            None => refs::resolve(&spec.args, &lookup).map(|args| vec![args]),
-            Some(foreach) => (|| {
-                let path = RefPath::parse(&foreach.over)?;
-                let root = lookup(&path.root)
-                    .ok_or_else(|| format!("foreach.over: no output for `{}`", path.root))?;
-                let items = match path.lookup(&root)? {
-                    Value::Array(items) => items.clone(),
-                    other => {
-                        return Err(format!(
-                            "foreach.over `{}` is {}, not an array",
-                            foreach.over,
-                            refs::kind(other)
-                        ));
-                    }
-                };
-                let max = foreach.max_items.unwrap_or(0);
-                if items.len() > max {
-                    return Err(format!(
-                        "foreach.over `{}` has {} elements, more than max_items {max}",
-                        foreach.over,
-                        items.len()
-                    ));
-                }
-                items
-                    .into_iter()
-                    .map(|item| {
-                        let scope = |root: &str| {
-                            if root == FOREACH_ITEM {
-                                Some(item.clone())
-                            } else {
-                                lookup(root)
-                            }
-                        };
-                        refs::resolve(&spec.args, &scope)
-                    })
-                    .collect()
-            })(),
-        };
-        let resolved = resolved.and_then(|all| {
-            if let Some(schema) = &plan.nodes[task].input_schema {
-                for args in &all {
-                    let problems = schema::check(schema, args, false);
-                    if !problems.is_empty() {
-                        return Err(format!(
-                            "resolved arguments do not match the input schema of `{}`: {}",
-                            spec.tool,
-                            problems.join("; ")
-                        ));
-                    }
-                }
-            }
-            Ok(all)
-        });
-        let all = match resolved {
-            Ok(all) => all,
-            Err(error) => return self.task_failed(task, error),
-        };
-        let shown = if spec.foreach.is_some() {
-            Value::Array(all.iter().cloned().map(Value::Object).collect())
-        } else {
-            all.first()
-                .cloned()
-                .map(Value::Object)
-                .unwrap_or(Value::Null)
-        };
-        let max = self.options.result_max_bytes;
-        {
-            let mut record = self.record();
-            let entry = &mut record.tasks[task];
-            entry.args = Some(bound(shown, max));
-            if spec.foreach.is_some() {
-                entry.items = Some(all.len());
-            }
-        }
-        let units = all.len();
-        let priority = self.plan.nodes[task].priority;
-        let exec = &mut self.tasks[task];
-        exec.remaining = units;
-        exec.unit_outputs = vec![None; units];
-        exec.attempts = vec![0; units];
-        exec.args = all;
-        if units == 0 {
-            self.task_succeeded(task, Value::Array(Vec::new()));
-            return;
-        }
-        for unit in 0..units {
-            self.ready.push((priority, Reverse(task), Reverse(unit)));
-        }
-    }
-
     /// Starts queued calls while slots are free.
     fn dispatch(&mut self) {
         if self.stopping.is_some() {
@@ -482,7 +390,7 @@ impl Exec {
             .timeout_ms
             .map(Duration::from_millis)
             .unwrap_or(self.options.task_timeout);
-        let token = self.calls.child_token();
+        let token = self.tasks[task].cancel.child_token();
         let tx = self.progress_tx.clone();
         let progress: ProgressFn = Arc::new(move |value| {
             let _ = tx.send(((task, unit), value));
@@ -516,276 +424,6 @@ impl Exec {
             *count = count.saturating_sub(1);
         }
     }
-
-    fn finished(&mut self, (task, unit): Unit, outcome: CallOutcome) {
-        self.release(task);
-        if self.tasks[task].state.is_final() {
-            return;
-        }
-        let error = match outcome {
-            CallOutcome::Success(value) => return self.unit_succeeded(task, unit, value),
-            _ if self.stopping.is_some() => {
-                return self.task_stopped(task);
-            }
-            CallOutcome::Transport(error) => {
-                let spec = &self.plan.plan.tasks[task];
-                let retries = spec.retries.unwrap_or(self.options.retry_count);
-                let attempts = self.tasks[task].attempts[unit];
-                let allowed = self.plan.nodes[task].retry_safe || self.options.retry_unsafe;
-                if allowed && attempts <= retries {
-                    return self.schedule_retry(task, unit, attempts, error);
-                }
-                if !allowed && retries > 0 {
-                    format!(
-                        "{error} (not retried: the tool is not annotated read-only or idempotent)"
-                    )
-                } else if attempts > 1 {
-                    format!("{error} (after {attempts} attempts)")
-                } else {
-                    error
-                }
-            }
-            CallOutcome::ToolError(error) => format!("the tool reported an error: {error}"),
-            CallOutcome::Failed(error) => error,
-        };
-        let error = if self.tasks[task].is_foreach {
-            format!("element {unit}: {error}")
-        } else {
-            error
-        };
-        self.task_failed(task, error);
-    }
-
-    fn schedule_retry(&mut self, task: usize, unit: usize, attempts: u32, error: String) {
-        let delay = backoff(self.options.retry_backoff, attempts);
-        let mut data = json!({
-            "task": self.id(task),
-            "attempt": attempts,
-            "next_attempt": attempts + 1,
-            "delay_ms": delay.as_millis() as u64,
-            "error": error,
-        });
-        if self.tasks[task].is_foreach
-            && let Some(map) = data.as_object_mut()
-        {
-            map.insert("item".into(), json!(unit));
-        }
-        self.emit("task.retrying", data);
-        let stop = self.calls.clone();
-        self.in_flight.spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = stop.cancelled() => {}
-            }
-            Message::RetryDue { unit: (task, unit) }
-        });
-    }
-
-    fn retry_due(&mut self, (task, unit): Unit) {
-        if self.tasks[task].state.is_final() {
-            return;
-        }
-        if self.stopping.is_some() {
-            return self.task_stopped(task);
-        }
-        let priority = self.plan.nodes[task].priority;
-        self.ready.push((priority, Reverse(task), Reverse(unit)));
-    }
-
-    fn progress(&mut self, (task, unit): Unit, progress: Value) {
-        let mut data = json!({ "task": self.id(task) });
-        if let (Some(map), Value::Object(extra)) = (data.as_object_mut(), progress) {
-            map.extend(extra);
-            if self.tasks[task].is_foreach {
-                map.insert("item".into(), json!(unit));
-            }
-        }
-        self.emit("task.progress", data);
-    }
-
-    fn unit_succeeded(&mut self, task: usize, unit: usize, value: Value) {
-        let exec = &mut self.tasks[task];
-        exec.unit_outputs[unit] = Some(value);
-        exec.remaining = exec.remaining.saturating_sub(1);
-        if exec.remaining > 0 {
-            return;
-        }
-        let output = if exec.is_foreach {
-            Value::Array(
-                exec.unit_outputs
-                    .iter_mut()
-                    .map(|o| o.take().unwrap_or(Value::Null))
-                    .collect(),
-            )
-        } else {
-            exec.unit_outputs
-                .first_mut()
-                .and_then(Option::take)
-                .unwrap_or(Value::Null)
-        };
-        self.task_succeeded(task, output);
-    }
-
-    fn task_succeeded(&mut self, task: usize, output: Value) {
-        self.tasks[task].state = TaskState::Succeeded;
-        let bounded = bound(output.clone(), self.options.result_max_bytes);
-        self.outputs[task] = Some(output);
-        let duration_ms = {
-            let mut record = self.record();
-            let entry = &mut record.tasks[task];
-            let now = now_ms();
-            entry.state = TaskState::Succeeded;
-            entry.finished_at_ms = Some(now);
-            entry.output = Some(bounded.clone());
-            now.saturating_sub(entry.started_at_ms.unwrap_or(now))
-        };
-        self.emit(
-            "task.succeeded",
-            json!({
-                "task": self.id(task),
-                "duration_ms": duration_ms,
-                "attempts": self.tasks[task].attempts.iter().sum::<u32>(),
-                "output": bounded,
-            }),
-        );
-        for dependent in self.plan.nodes[task].dependents.clone() {
-            let exec = &mut self.tasks[dependent];
-            exec.waiting = exec.waiting.saturating_sub(1);
-            if exec.waiting == 0 && exec.state == TaskState::Pending {
-                self.make_ready(dependent);
-            }
-        }
-    }
-
-    fn task_failed(&mut self, task: usize, error: String) {
-        self.tasks[task].state = TaskState::Failed;
-        {
-            let mut record = self.record();
-            let entry = &mut record.tasks[task];
-            entry.state = TaskState::Failed;
-            entry.finished_at_ms = Some(now_ms());
-            entry.error = Some(error.clone());
-        }
-        self.emit(
-            "task.failed",
-            json!({
-                "task": self.id(task),
-                "error": error,
-                "attempts": self.tasks[task].attempts.iter().sum::<u32>(),
-            }),
-        );
-        // Skip everything downstream of it.
-        let mut stack = self.plan.nodes[task].dependents.clone();
-        while let Some(next) = stack.pop() {
-            if self.tasks[next].state != TaskState::Pending {
-                continue;
-            }
-            let reason = format!(
-                "skipped: dependency `{}` did not succeed",
-                self.plan.plan.tasks[next]
-                    .depends_on
-                    .iter()
-                    .find(|d| {
-                        self.index.get(d.as_str()).is_some_and(|&i| {
-                            self.tasks[i].state.is_final()
-                                && self.tasks[i].state != TaskState::Succeeded
-                        })
-                    })
-                    .cloned()
-                    .unwrap_or_else(|| self.id(task).to_owned())
-            );
-            self.set_final(next, TaskState::Skipped, Some(reason.clone()));
-            self.emit(
-                "task.skipped",
-                json!({ "task": self.id(next), "reason": reason }),
-            );
-            stack.extend(self.plan.nodes[next].dependents.iter().copied());
-        }
-    }
-
-    /// A task whose call ended because the batch is stopping.
-    fn task_stopped(&mut self, task: usize) {
-        match self.stopping {
-            Some(Stopping::Deadline) => self.task_failed(
-                task,
-                "the batch deadline passed while it ran (the call was cancelled)".into(),
-            ),
-            _ => self.set_final(
-                task,
-                TaskState::Cancelled,
-                Some("the batch was cancelled".into()),
-            ),
-        }
-    }
-
-    fn set_final(&mut self, task: usize, state: TaskState, error: Option<String>) {
-        self.tasks[task].state = state;
-        let mut record = self.record();
-        let entry = &mut record.tasks[task];
-        entry.state = state;
-        entry.finished_at_ms = Some(now_ms());
-        entry.error = error;
-    }
-
-    fn finish(&mut self) -> BatchStatus {
-        let (leftover, reason) = match self.stopping {
-            Some(Stopping::Stop(StopReason::Cancelled)) => {
-                (TaskState::Cancelled, "the batch was cancelled")
-            }
-            Some(Stopping::Stop(StopReason::Shutdown)) => {
-                (TaskState::Cancelled, "mcp-orch stopped")
-            }
-            Some(Stopping::Deadline) => (TaskState::Skipped, "the batch deadline passed first"),
-            None => (TaskState::Skipped, "never became ready"),
-        };
-        for task in 0..self.tasks.len() {
-            if !self.tasks[task].state.is_final() {
-                self.set_final(task, leftover, Some(reason.into()));
-                if leftover == TaskState::Skipped {
-                    self.emit(
-                        "task.skipped",
-                        json!({ "task": self.id(task), "reason": reason }),
-                    );
-                }
-            }
-        }
-        let succeeded = self
-            .tasks
-            .iter()
-            .filter(|t| t.state == TaskState::Succeeded)
-            .count();
-        let status = match self.stopping {
-            Some(Stopping::Stop(StopReason::Cancelled)) => BatchStatus::Cancelled,
-            Some(Stopping::Stop(StopReason::Shutdown)) => BatchStatus::Interrupted,
-            _ if succeeded == self.tasks.len() => BatchStatus::Succeeded,
-            _ if succeeded == 0 => BatchStatus::Failed,
-            _ => BatchStatus::PartialFailure,
-        };
-        let counts = {
-            let mut record = self.record();
-            record.status = status;
-            record.finished_at_ms = Some(now_ms());
-            if self.stopping == Some(Stopping::Deadline) {
-                record.error = Some(json!({
-                    "code": "DEADLINE_EXCEEDED",
-                    "message": format!(
-                        "the batch did not finish within {}",
-                        crate::downstream::humanize(self.options.deadline.unwrap_or_default())
-                    ),
-                }));
-            }
-            record.counts()
-        };
-        self.emit(
-            "batch.completed",
-            json!({
-                "status": status.as_str(),
-                "counts": counts,
-                "elapsed_ms": self.started.elapsed().as_millis() as u64,
-            }),
-        );
-        status
-    }
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
@@ -801,23 +439,8 @@ pub fn backoff(base: Duration, attempts: u32) -> Duration {
     let exponent = attempts.saturating_sub(1).min(16);
     let full = base.saturating_mul(1u32 << exponent).min(MAX_BACKOFF);
     let half = full / 2;
-    let jitter = random_fraction();
-    half + half.mul_f64(jitter)
-}
-
-/// A random number in [0, 1) from the standard library's per-process random hasher keys.
-fn random_fraction() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    half + half.mul_f64(fastrand::f64())
 }
 
 #[cfg(test)]
-#[path = "executor_tests.rs"]
 mod tests;

@@ -42,9 +42,11 @@ impl ToolRunner for StubRunner {
             let now = stub.now.fetch_add(1, Ordering::SeqCst) + 1;
             stub.peak.fetch_max(now, Ordering::SeqCst);
             let ms = args.get("ms").and_then(Value::as_u64).unwrap_or(0);
+            let fails = args.get("fail") == Some(&Value::Bool(true));
             let outcome = tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(ms)) => match tool.as_str() {
                     "fail" => CallOutcome::ToolError("boom".into()),
+                    _ if fails => CallOutcome::ToolError("element failed".into()),
                     "flaky" | "getflaky" => {
                         let n = stub.flaky.fetch_add(1, Ordering::SeqCst);
                         if n < 2 { CallOutcome::Transport(format!("lost {n}")) } else { CallOutcome::Success(json!("finally")) }
@@ -410,6 +412,54 @@ async fn foreach_fans_out_in_input_order_within_its_bound() {
             .is_some_and(|e| e.contains("no key `none`"))
     );
     assert_eq!(ran.status, BatchStatus::PartialFailure);
+}
+
+#[tokio::test]
+async fn a_failed_foreach_element_cancels_its_siblings_in_flight() {
+    let started = Instant::now();
+    let ran = run(
+        json!({"tasks": [
+            {"id": "list", "tool": "s__ok", "args": {"items": [
+                {"ms": 5000, "fail": false}, {"ms": 20, "fail": true}, {"ms": 5000, "fail": false}]}},
+            {"id": "each", "tool": "s__ok", "args": {"ms": {"$ref": "item.ms"}, "fail": {"$ref": "item.fail"}},
+             "depends_on": ["list"], "foreach": {"over": "list.items", "max_items": 3}},
+            {"id": "next", "tool": "s__ok", "depends_on": ["each"]}
+        ]}),
+        ExecOptions::default(),
+    )
+    .await;
+    // The two slow elements were cancelled as soon as element 1 failed, not awaited.
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(ran.stub.cancelled.load(Ordering::SeqCst), 2);
+    assert_eq!(ran.status, BatchStatus::PartialFailure);
+    assert_eq!(
+        states(&ran),
+        [
+            ("list".into(), TaskState::Succeeded),
+            ("each".into(), TaskState::Failed),
+            ("next".into(), TaskState::Skipped),
+        ]
+    );
+    assert!(
+        ran.record.tasks[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("element 1: the tool reported an error")),
+        "{:?}",
+        ran.record.tasks[1].error
+    );
+    // One task.failed for the task, not one per element.
+    assert_eq!(
+        kinds(&ran)
+            .iter()
+            .filter(|k| *k == "task.failed each")
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
