@@ -178,12 +178,9 @@ impl BatchService {
         if !interrupted.is_empty() {
             tracing::warn!(batches = ?interrupted, "batches that were running when mcp-orch stopped are marked interrupted");
         }
-        let planner = llm.clone().map(|llm| {
-            Arc::new(Planner {
-                llm,
-                settings: settings.planner.clone(),
-            })
-        });
+        let planner = llm
+            .clone()
+            .map(|llm| Arc::new(Planner::new(llm, settings.planner.clone())));
         Ok(Arc::new(BatchService {
             runner: Arc::new(RouterRunner {
                 router: router.clone(),
@@ -292,6 +289,7 @@ impl BatchService {
                 Some(json!({
                     "planning_ms": started.elapsed().as_millis() as u64,
                     "llm_calls": planned.llm_calls,
+                    "plan_output": super::planner::mode_name(planned.output),
                     "tools_in_prompt": planned.tools_in_prompt,
                 })),
             )));

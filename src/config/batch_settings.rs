@@ -49,7 +49,7 @@ impl ProviderKind {
 /// `llm.plan_output`: how the planner asks for a machine-readable plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PlanOutput {
-    /// A forced `submit_plan` tool call (every provider here supports it).
+    /// A forced `submit_plan` tool call.
     #[default]
     Tool,
     /// OpenAI-compatible `response_format: json_schema`.
@@ -87,7 +87,8 @@ pub struct LlmSettings {
     pub max_tokens: u32,
     /// Sampling temperature. Default 0 (plans should be repeatable).
     pub temperature: f64,
-    /// How the plan is requested. Default `tool`.
+    /// How the plan is requested first. Default `tool`; a mode the provider refuses is
+    /// replaced by the next (`tool` → `json_schema` → `json_object` → `text`).
     pub plan_output: PlanOutput,
     /// Budget for the planner prompt (catalogue included), in characters; the catalogue is
     /// trimmed to fit. Default 24,000 (fits an 8k-token context).

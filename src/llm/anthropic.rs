@@ -126,6 +126,11 @@ impl LlmProvider for Anthropic {
         format!("anthropic {} at {}", self.model, self.url)
     }
 
+    /// A forced tool call, or text: no response formats.
+    fn plan_outputs(&self) -> &'static [PlanOutput] {
+        &[PlanOutput::Tool, PlanOutput::Text]
+    }
+
     fn complete(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, LlmError>> {
         async move {
             let body = serde_json::to_vec(&self.body(&request)).unwrap_or_default();

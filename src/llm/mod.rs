@@ -140,7 +140,28 @@ pub trait LlmProvider: Send + Sync {
     fn describe(&self) -> String;
     /// One completion.
     fn complete(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, LlmError>>;
+    /// The ways of asking for a structured answer this API has (the planner falls back
+    /// through them, in [`PlanOutput`] order, when one is refused). Default: all.
+    fn plan_outputs(&self) -> &'static [PlanOutput] {
+        &[
+            PlanOutput::Tool,
+            PlanOutput::JsonSchema,
+            PlanOutput::JsonObject,
+            PlanOutput::Text,
+        ]
+    }
 }
+
+/// The environment variables providers read secrets from.
+pub const SECRET_VARIABLES: [&str; 7] = [
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "AZURE_AI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_BEARER_TOKEN_BEDROCK",
+];
 
 /// Builds the configured provider; `Ok(None)` when `llm.provider` is not set. `env` answers
 /// the fallback environment variables (`AZURE_AI_API_KEY`, `AWS_REGION`, ...).
@@ -152,6 +173,18 @@ pub fn build(
         return Ok(None);
     };
     let non_empty = |name: &str| env(name).filter(|v| !v.is_empty());
+    // The log redactor blanks these from every line, whatever logs them by mistake.
+    crate::security::redact::register(
+        [
+            &settings.api_key,
+            &settings.secret_access_key,
+            &settings.session_token,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .chain(SECRET_VARIABLES.iter().filter_map(|name| non_empty(name))),
+    );
     let provider: Arc<dyn LlmProvider> = match kind {
         ProviderKind::OpenAi => Arc::new(openai::OpenAiCompatible::openai(
             settings,

@@ -155,9 +155,14 @@ pub fn position(events: &[SseEvent], kind: &str, task: &str) -> usize {
 /// A request the fake LLM received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// The path as sent (percent-encoding kept).
     pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body bytes exactly as sent (for signature checks).
+    pub raw: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -180,11 +185,17 @@ impl Drop for FakeLlm {
     }
 }
 
+/// Marks a scripted answer as an HTTP status other than 200 (see [`FakeLlm::status`]).
+const STATUS: &str = "__fake_status";
+/// Marks a scripted answer as delayed (see [`FakeLlm::delayed`]).
+const DELAY_MS: &str = "__fake_delay_ms";
+const BODY: &str = "__fake_body";
+
 async fn answer(
     State(script): State<Arc<Script>>,
     uri: axum::http::Uri,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    raw: axum::body::Bytes,
 ) -> (axum::http::StatusCode, Json<Value>) {
     script
         .seen
@@ -192,21 +203,33 @@ async fn answer(
         .unwrap_or_else(|p| p.into_inner())
         .push(Recorded {
             path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
             headers,
-            body,
+            body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+            raw: raw.to_vec(),
         });
     let next = script
         .answers
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .pop_front();
-    match next {
-        Some(answer) => (axum::http::StatusCode::OK, Json(answer)),
-        None => (
+    let Some(mut answer) = next else {
+        return (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": "script exhausted"})),
-        ),
+        );
+    };
+    let mut status = axum::http::StatusCode::OK;
+    if let Some(ms) = answer.get(DELAY_MS).and_then(Value::as_u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        answer = answer[BODY].clone();
     }
+    if let Some(code) = answer.get(STATUS).and_then(Value::as_u64) {
+        status = axum::http::StatusCode::from_u16(code as u16)
+            .unwrap_or_else(|e| panic!("status {code}: {e}"));
+        answer = answer[BODY].clone();
+    }
+    (status, Json(answer))
 }
 
 impl FakeLlm {
@@ -216,9 +239,12 @@ impl FakeLlm {
             answers: Mutex::new(answers.into()),
             seen: Mutex::new(Vec::new()),
         });
+        // Every POST path is answered (Azure deployments, Bedrock `/model/{id}/converse`);
+        // tests assert the path the provider used.
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(answer))
             .route("/v1/messages", post(answer))
+            .fallback(post(answer))
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -234,6 +260,16 @@ impl FakeLlm {
             script,
             task,
         }
+    }
+
+    /// A scripted answer with HTTP `status` and `body`.
+    pub fn status(status: u16, body: Value) -> Value {
+        json!({ STATUS: status, BODY: body })
+    }
+
+    /// A scripted answer given only after `ms` milliseconds.
+    pub fn delayed(ms: u64, answer: Value) -> Value {
+        json!({ DELAY_MS: ms, BODY: answer })
     }
 
     /// Every request received so far.
@@ -266,4 +302,16 @@ pub fn anthropic_tool_use(plan: &Value) -> Value {
     json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test",
         "stop_reason": "tool_use", "content": [
             {"type": "tool_use", "id": "toolu_1", "name": "submit_plan", "input": plan}]})
+}
+
+/// A Bedrock Converse answer carrying `plan` as a `submit_plan` tool use.
+pub fn bedrock_tool_use(plan: &Value) -> Value {
+    json!({"output": {"message": {"role": "assistant", "content": [
+        {"toolUse": {"toolUseId": "tu_1", "name": "submit_plan", "input": plan}}]}},
+        "stopReason": "tool_use", "usage": {"inputTokens": 10, "outputTokens": 10, "totalTokens": 20}})
+}
+
+/// The value of header `name` of a recorded request.
+pub fn header<'a>(request: &'a Recorded, name: &str) -> Option<&'a str> {
+    request.headers.get(name).and_then(|v| v.to_str().ok())
 }
