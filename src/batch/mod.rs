@@ -32,8 +32,11 @@ pub use service::{
 };
 pub use validate::{Problem, ToolPermission, ValidatedPlan};
 
-/// What the security layer (issue 5) puts in a request's extensions to restrict which tools a
-/// batch may call: the batch routes read it and validate plans (and filter the planner's
-/// catalogue) with it. Absent means every tool is allowed.
+/// A per-request narrowing of which tools a batch may call, read from the request's
+/// extensions by `POST /batch/execute`. The route always applies the security layer's own
+/// rule first (a caller without the `execute` permission may call no tool, as on
+/// `POST /tools/{server}.{tool}`); this predicate, when something attaches one, narrows it
+/// further per tool. The allowed set validates plans (`TOOL_NOT_ALLOWED`) and filters the
+/// catalogue the planner sees.
 #[derive(Clone)]
 pub struct CallerPermissions(pub ToolPermission);
