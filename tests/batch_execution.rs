@@ -66,15 +66,18 @@ async fn twenty_sleeps_at_width_five_take_about_four_rounds() {
     }
     assert!((4..=5).contains(&peak), "peak overlap {peak}");
 
-    // About 4 × 200 ms, far from 20 × 200 ms (wide margins; real figures are in the bench).
-    let running = status["timings"]["running_ms"].as_u64().unwrap_or(u64::MAX);
+    // About 4 × 200 ms, far from 20 × 200 ms: as a ratio to the ideal 4 rounds, with wide
+    // margins (sequential would be 5.0; the real figures are in the benchmark).
+    let running = status["timings"]["running_ms"].as_u64().unwrap_or(u64::MAX) as f64;
+    let ratio = running / (4.0 * 200.0);
+    eprintln!("20 x 200 ms at width 5: running_ms {running}, {ratio:.2} x the ideal");
     assert!(
-        running >= 700,
-        "running_ms {running}: faster than 4 rounds of 200 ms?"
+        ratio >= 0.95,
+        "ratio {ratio}: faster than 4 rounds of 200 ms?"
     );
     assert!(
-        running < 2000,
-        "running_ms {running}: not ~4 rounds (20 sequential = 4000)"
+        ratio < 2.5,
+        "ratio {ratio}: not ~4 rounds (sequential = 5.0)"
     );
 }
 
@@ -182,6 +185,19 @@ async fn a_failure_skips_exactly_its_dependents() {
     assert!(
         position(&events, "task.progress", "steps") < position(&events, "task.succeeded", "steps")
     );
+    // Exactly the dependents are skipped, each after its dependency failed or was skipped.
+    let of_kind = |kind: &str| -> Vec<&str> {
+        events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .filter_map(|e| e.data["task"].as_str())
+            .collect()
+    };
+    assert_eq!(of_kind("task.failed"), ["bad"]);
+    let mut skipped = of_kind("task.skipped");
+    skipped.sort_unstable();
+    assert_eq!(skipped, ["child", "grandchild"]);
+    assert!(position(&events, "task.skipped", "child") > position(&events, "task.failed", "bad"));
     let result = result(&proxy, &id).await;
     let bad = task(&result, "bad");
     assert_eq!(
@@ -294,7 +310,8 @@ async fn cancel_stops_calls_in_flight_downstream() {
     eprintln!("cancel of 3 calls in flight answered after {took:?}");
     assert_eq!(body["status"], "cancelled", "{body}");
     assert_eq!(body["counts"]["cancelled"], 4, "{body}");
-    assert!(took < Duration::from_secs(5), "cancel took {took:?}");
+    // The bound: everything in flight stops within a second (it takes milliseconds).
+    assert!(took < Duration::from_secs(1), "cancel took {took:?}");
     // Every in-flight call was cancelled in the server itself.
     assert!(
         wait_log(&proxy, "sleep cancelled", 3).await,
