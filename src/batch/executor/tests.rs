@@ -265,6 +265,32 @@ async fn diamond_order_refs_and_longest_chain_first() {
 }
 
 #[tokio::test]
+async fn a_task_starts_when_its_own_dependencies_end_not_in_waves() {
+    let ran = run(
+        json!({"tasks": [
+            {"id": "quick", "tool": "s__ok", "args": {"ms": 20, "v": "quick"}},
+            {"id": "slow", "tool": "s__ok", "args": {"ms": 400, "v": "slow"}},
+            {"id": "next", "tool": "s__ok", "args": {"v": "next", "after": "${quick.v}"}, "depends_on": ["quick"]}
+        ]}),
+        ExecOptions::default(),
+    )
+    .await;
+    assert_eq!(ran.status, BatchStatus::Succeeded);
+    let calls = ran.stub.calls.lock().map(|c| c.clone()).unwrap_or_default();
+    let call = |v: &str| {
+        calls
+            .iter()
+            .find(|c| c.1["v"] == v)
+            .map(|c| (c.2, c.3))
+            .unwrap_or_else(|| panic!("no call {v}"))
+    };
+    // `next` ran while `slow` (same first "wave" as `quick`) was still running.
+    let (next_start, next_end) = call("next");
+    let (_, slow_end) = call("slow");
+    assert!(next_start < slow_end && next_end < slow_end);
+}
+
+#[tokio::test]
 async fn a_failure_skips_exactly_its_dependents() {
     let ran = run(
         json!({"tasks": [
