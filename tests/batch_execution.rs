@@ -478,6 +478,10 @@ async fn history_survives_a_restart_and_running_batches_become_interrupted() {
         .last()
         .map(|e| (e.kind.clone(), e.data["status"].clone()));
     assert_eq!(last, Some(("batch.completed".into(), json!("interrupted"))));
+    // Stored events resume with Last-Event-ID too.
+    let resumed = batch_support::events(&proxy, &running, Some(1)).await;
+    assert_eq!(resumed.first().map(|e| e.id), Some(2));
+    assert_eq!(resumed.len(), events.len() - 1);
     let (_, page) = proxy.get("/batch/tasks?limit=1&offset=1").await;
     assert_eq!(page["tasks"][0]["task_id"], done.as_str());
     let (status, _) = proxy.get("/batch/tasks?limit=x").await;
