@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use mcp_orch::catalog::{Catalog, MAX_EXPOSED_NAME_LEN, NameRequest, ServerTools, assign_exposed_names};
+use mcp_orch::catalog::{
+    Catalog, MAX_EXPOSED_NAME_LEN, NameRequest, ServerTools, assign_exposed_names,
+};
 use mcp_orch::downstream::{CallEvent, Defaults, Reply};
 use mcp_orch::router::{CallContext, Router, RouterSettings};
 use rmcp::model::{
@@ -53,7 +55,11 @@ fn tool(name: String) -> Tool {
     let Value::Object(schema) = schema else {
         unreachable!("a JSON object literal")
     };
-    Tool::new(name, "Echoes `text`; one of many tools for benchmarks.", Arc::new(schema))
+    Tool::new(
+        name,
+        "Echoes `text`; one of many tools for benchmarks.",
+        Arc::new(schema),
+    )
 }
 
 fn servers() -> Vec<ServerTools> {
@@ -73,7 +79,11 @@ fn servers() -> Vec<ServerTools> {
 fn catalog(c: &mut Criterion) {
     let catalog = Catalog::build(servers(), "__");
     assert_eq!(catalog.len(), SERVERS * TOOLS_PER_SERVER);
-    let names: Vec<String> = catalog.tools().iter().map(|t| t.exposed.to_string()).collect();
+    let names: Vec<String> = catalog
+        .tools()
+        .iter()
+        .map(|t| t.exposed.to_string())
+        .collect();
     let mut group = c.benchmark_group("catalog");
     let mut i = 0usize;
     group.bench_function("get_exposed_1000", |b| {
@@ -90,12 +100,18 @@ fn catalog(c: &mut Criterion) {
     });
     let input = servers();
     group.bench_function("build_1000", |b| {
-        b.iter_batched(|| input.clone(), |s| Catalog::build(s, "__"), BatchSize::SmallInput)
+        b.iter_batched(
+            || input.clone(),
+            |s| Catalog::build(s, "__"),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 
     let owned: Vec<(String, String)> = (0..SERVERS)
-        .flat_map(|s| (0..TOOLS_PER_SERVER).map(move |t| (format!("server-{s:02}"), format!("tool_{t:04}"))))
+        .flat_map(|s| {
+            (0..TOOLS_PER_SERVER).map(move |t| (format!("server-{s:02}"), format!("tool_{t:04}")))
+        })
         .collect();
     let requests: Vec<NameRequest<'_>> = owned
         .iter()
@@ -157,8 +173,8 @@ fn serde_paths(c: &mut Criterion) {
     });
     group.bench_function("reply_envelope", |b| {
         b.iter(|| {
-            let envelope: Envelope<'_> = serde_json::from_str(black_box(DOWNSTREAM_REPLY))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let envelope: Envelope<'_> =
+                serde_json::from_str(black_box(DOWNSTREAM_REPLY)).unwrap_or_else(|e| panic!("{e}"));
             black_box(envelope.result.map(|r| r.to_owned()))
         })
     });
@@ -169,7 +185,11 @@ fn serde_paths(c: &mut Criterion) {
     group.bench_function("reply_decode_call_tool_result", |b| {
         b.iter_batched(
             || Reply::Raw(raw.clone()),
-            |reply| reply.decode::<CallToolResult>().unwrap_or_else(|e| panic!("{e}")),
+            |reply| {
+                reply
+                    .decode::<CallToolResult>()
+                    .unwrap_or_else(|e| panic!("{e}"))
+            },
             BatchSize::SmallInput,
         )
     });
@@ -200,10 +220,13 @@ fn pending_table(c: &mut Criterion) {
     for id in 0..32 {
         let (tx, rx) = oneshot::channel();
         keep.push(rx);
-        table
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(-1 - id, Pending { reply: tx, events: None });
+        table.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            -1 - id,
+            Pending {
+                reply: tx,
+                events: None,
+            },
+        );
     }
     let raw: Box<RawValue> =
         RawValue::from_string(r#"{"content":[]}"#.to_owned()).unwrap_or_else(|e| panic!("{e}"));
@@ -213,10 +236,13 @@ fn pending_table(c: &mut Criterion) {
             let id = next;
             next += 1;
             let (tx, mut rx) = oneshot::channel();
-            table
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, Pending { reply: tx, events: None });
+            table.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                id,
+                Pending {
+                    reply: tx,
+                    events: None,
+                },
+            );
             let pending = table.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             if let Some(pending) = pending {
                 let _ = pending.reply.send(Ok(Reply::Raw(raw.clone())));
@@ -226,10 +252,13 @@ fn pending_table(c: &mut Criterion) {
     });
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let (tx, _rx) = oneshot::channel();
-    table
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(0, Pending { reply: tx, events: Some(events_tx) });
+    table.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        0,
+        Pending {
+            reply: tx,
+            events: Some(events_tx),
+        },
+    );
     group.bench_function("progress_route", |b| {
         b.iter(|| {
             let events = table
@@ -270,7 +299,10 @@ fn router_call(c: &mut Criterion) {
                 },
             },
         );
-        assert!(router.wait_started(Duration::from_secs(30)).await, "fixture did not start");
+        assert!(
+            router.wait_started(Duration::from_secs(30)).await,
+            "fixture did not start"
+        );
         router
     });
     let arguments: Map<String, Value> = Map::from_iter([("text".to_owned(), json!("hello"))]);

@@ -21,12 +21,15 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use harness::measure::{CallSpec, Plan, Reporter};
+use harness::measure::{CallSpec, Hooks, Plan, Reporter};
 use harness::process::Launch;
 use harness::session::Wire;
 
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", about = "mcp-orch benchmark load generator (raw JSON-RPC)")]
+#[command(
+    name = "loadgen",
+    about = "mcp-orch benchmark load generator (raw JSON-RPC)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,6 +108,15 @@ struct RunArgs {
     /// In flight during the soak run.
     #[arg(long, default_value_t = 32)]
     soak_in_flight: usize,
+    /// Shell command run after the warm-up, before the measured phases (`{pid}` = target).
+    #[arg(long)]
+    exec_after_warmup: Option<String>,
+    /// Shell command run after the measured phases, before shutdown (`{pid}` = target).
+    #[arg(long)]
+    exec_after_run: Option<String>,
+    /// Time the target gets to exit by itself at the end, in ms (then SIGTERM, SIGKILL).
+    #[arg(long, default_value_t = 3000)]
+    stop_grace_ms: u64,
     /// Give up (and stop the target) after this long.
     #[arg(long, default_value_t = 900)]
     max_seconds: u64,
@@ -184,6 +196,11 @@ async fn run(args: RunArgs) -> ExitCode {
             tool: args.tool,
             arg: args.arg,
         },
+        hooks: Hooks {
+            after_warmup: args.exec_after_warmup,
+            after_run: args.exec_after_run,
+        },
+        stop_grace: Duration::from_millis(args.stop_grace_ms),
     };
     let reporter = Reporter::new(&plan, true);
     let limit = Duration::from_secs(args.max_seconds);

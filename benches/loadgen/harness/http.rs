@@ -212,7 +212,11 @@ impl Connection {
 
     /// Appends the next piece of the body to `out`; returns `false` once the body has
     /// ended (nothing appended).
-    pub async fn read_piece(&mut self, body: &mut Body, out: &mut Vec<u8>) -> std::io::Result<bool> {
+    pub async fn read_piece(
+        &mut self,
+        body: &mut Body,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<bool> {
         if body.done {
             return Ok(false);
         }
@@ -317,7 +321,8 @@ pub struct SseParser {
 impl SseParser {
     /// Feeds bytes as they arrive.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.pending.extend(bytes.iter().copied().filter(|&b| b != b'\r'));
+        self.pending
+            .extend(bytes.iter().copied().filter(|&b| b != b'\r'));
     }
 
     /// The next complete event, skipping comments and events without data.
@@ -352,4 +357,3 @@ impl SseParser {
         }
     }
 }
-

@@ -59,7 +59,10 @@ impl CallSpec {
         let flag: Flag = serde_json::from_str(result.get())
             .map_err(|e| CallError(format!("tools/call result is not an object: {e}")))?;
         if flag.is_error == Some(true) {
-            return Err(CallError(format!("isError result: {}", preview(result.get()))));
+            return Err(CallError(format!(
+                "isError result: {}",
+                preview(result.get())
+            )));
         }
         let marker = format!("loadgen-{id}\"");
         if !result.get().contains(&marker) {
@@ -94,7 +97,10 @@ fn result_of(reply: &str) -> Result<Box<RawValue>, CallError> {
     match (parsed.result, parsed.error) {
         (Some(result), None) => Ok(result),
         (_, Some(error)) => Err(CallError(format!("JSON-RPC error: {}", error.get()))),
-        (None, None) => Err(CallError(format!("reply without result: {}", preview(reply)))),
+        (None, None) => Err(CallError(format!(
+            "reply without result: {}",
+            preview(reply)
+        ))),
     }
 }
 
@@ -147,6 +153,39 @@ pub struct Plan {
     pub soak_calls: usize,
     pub soak_in_flight: usize,
     pub call: CallSpec,
+    /// Shell commands run at fixed points (`{pid}` = the target's pid), e.g. to zero and
+    /// dump a profiler's counters around the measured phases.
+    pub hooks: Hooks,
+    /// How long the target gets to exit after its session ends, before SIGTERM/SIGKILL.
+    pub stop_grace: Duration,
+}
+
+/// Commands run around the measured phases (see `benches/profile.sh`).
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    /// After the sequential warm-up, before anything measured.
+    pub after_warmup: Option<String>,
+    /// After the last measured phase (before the soak run and shutdown).
+    pub after_run: Option<String>,
+}
+
+/// Runs a hook with `sh -c`, waiting for it (bounded by a minute).
+async fn run_hook(hook: Option<&str>, pid: Option<u32>, reporter: &Reporter, which: &str) {
+    let Some(hook) = hook else { return };
+    let command = hook.replace("{pid}", &pid.map(|p| p.to_string()).unwrap_or_default());
+    let status = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .kill_on_drop(true)
+            .status(),
+    )
+    .await;
+    match status {
+        Ok(Ok(status)) if status.success() => {}
+        other => reporter.failure(which, &format!("hook `{command}` failed: {other:?}")),
+    }
 }
 
 /// Prints JSON lines with the run's identifying fields.
@@ -400,7 +439,10 @@ async fn start(plan: &Plan) -> Result<Started, String> {
                     });
                 }
                 Ok(n) if Instant::now() > deadline => {
-                    return Err(format!("only {n} tools listed, expected {}", plan.expect_tools));
+                    return Err(format!(
+                        "only {n} tools listed, expected {}",
+                        plan.expect_tools
+                    ));
                 }
                 Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
                 Err(e) => return Err(describe(&target, format!("tools/list: {e}"))),
@@ -416,9 +458,15 @@ async fn start(plan: &Plan) -> Result<Started, String> {
     );
     let url = Url::parse(&url_text)?;
     let mut last_error = String::new();
+    // Until the port accepts connections the target is still starting; once it answers,
+    // a few more failures are tolerated (a server finishing its own start), then it's over.
+    let mut answered_failures = 0;
     loop {
         if Instant::now() > deadline {
-            return Err(describe(&target, format!("not ready within 120 s: {last_error}")));
+            return Err(describe(
+                &target,
+                format!("not ready within 120 s: {last_error}"),
+            ));
         }
         if let Some(t) = target.as_mut()
             && t.exited()
@@ -438,13 +486,26 @@ async fn start(plan: &Plan) -> Result<Started, String> {
                         });
                     }
                     Ok(n) if Instant::now() > deadline => {
-                        return Err(format!("only {n} tools listed, expected {}", plan.expect_tools));
+                        return Err(format!(
+                            "only {n} tools listed, expected {}",
+                            plan.expect_tools
+                        ));
                     }
                     Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
                     Err(e) => return Err(describe(&target, format!("tools/list: {e}"))),
                 }
             },
             Err(e) => {
+                if !e.0.starts_with("connect:") {
+                    answered_failures += 1;
+                    if answered_failures > 25 {
+                        return Err(describe(
+                            &target,
+                            format!("the target answers but fails: {}", e.0),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 last_error = e.0;
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -477,8 +538,8 @@ pub async fn run(plan: &Plan, reporter: &Reporter) -> bool {
         tokio::time::sleep(Duration::from_millis(plan.idle_ms)).await;
         reporter.emit("rss_idle", json!({ "kib": rss_kib(pid), "pid": pid }));
     }
-    let session = &session;
-    let session = std::slice::from_ref(&session);
+    let first: &Session = &session;
+    let one = std::slice::from_ref(&first);
 
     if plan.list_calls > 0 {
         let mut samples = Samples::with_capacity(plan.list_calls);
@@ -486,10 +547,10 @@ pub async fn run(plan: &Plan, reporter: &Reporter) -> bool {
         let mut first_error = None;
         let mut bytes = 0;
         for _ in 0..plan.list_calls {
-            let id = session[0].next_id();
+            let id = first.next_id();
             let body = list_body(id);
             let sent = Instant::now();
-            match session[0].request(id, &body).await {
+            match first.request(id, &body).await {
                 Ok(reply) => {
                     let latency = sent.elapsed();
                     bytes = reply.len();
@@ -512,64 +573,85 @@ pub async fn run(plan: &Plan, reporter: &Reporter) -> bool {
             }
         }
         let summary = samples.summary();
-        let mut fields = json!({ "calls": plan.list_calls, "errors": errors, "tools": tools, "bytes": bytes });
+        let mut fields =
+            json!({ "calls": plan.list_calls, "errors": errors, "tools": tools, "bytes": bytes });
         if let Some(error) = first_error {
             fields = merge(fields, json!({ "first_error": error }));
         }
         reporter.emit("tools_list", merge(fields, summary_fields(&summary)));
     }
 
+    let _ = batch(one, 1, plan.warmup, &plan.call).await;
+    run_hook(
+        plan.hooks.after_warmup.as_deref(),
+        pid,
+        reporter,
+        "after-warmup hook",
+    )
+    .await;
     if plan.seq_calls > 0 {
-        let _ = batch(session, 1, plan.warmup, &plan.call).await;
-        let mut out = batch(session, 1, plan.seq_calls, &plan.call).await;
-        reporter.emit("call_seq", merge(json!({ "warmup": plan.warmup }), batch_fields(&mut out)));
+        let mut out = batch(one, 1, plan.seq_calls, &plan.call).await;
+        reporter.emit(
+            "call_seq",
+            merge(json!({ "warmup": plan.warmup }), batch_fields(&mut out)),
+        );
     }
 
     let mut rss_load: Option<u64> = None;
     for &in_flight in &plan.in_flight {
-        let _ = batch(session, in_flight, (in_flight * 8).max(100), &plan.call).await;
+        let _ = batch(one, in_flight, (in_flight * 8).max(100), &plan.call).await;
         let (mut out, rss) =
-            batch_sampled(session, in_flight, plan.calls_per_level, &plan.call, pid).await;
+            batch_sampled(one, in_flight, plan.calls_per_level, &plan.call, pid).await;
         rss_load = rss_load.max(rss);
         reporter.emit(
             "throughput",
-            merge(json!({ "sessions": 1, "in_flight": in_flight }), batch_fields(&mut out)),
+            merge(
+                json!({ "sessions": 1, "in_flight": in_flight }),
+                batch_fields(&mut out),
+            ),
         );
     }
 
-    if plan.wire != Wire::Stdio && !plan.sessions.is_empty() {
-        if let Some(url) = &url {
-            for &count in &plan.sessions {
-                let mut opened = Vec::with_capacity(count);
-                let mut open_error = None;
-                for _ in 0..count {
-                    match open_session(plan.wire, url, plan.timeout).await {
-                        Ok(s) => opened.push(s),
-                        Err(e) => {
-                            open_error = Some(e.0);
-                            break;
-                        }
+    if plan.wire != Wire::Stdio
+        && !plan.sessions.is_empty()
+        && let Some(url) = &url
+    {
+        for &count in &plan.sessions {
+            let mut opened = Vec::with_capacity(count);
+            let mut open_error = None;
+            for _ in 0..count {
+                match open_session(plan.wire, url, plan.timeout).await {
+                    Ok(s) => opened.push(s),
+                    Err(e) => {
+                        open_error = Some(e.0);
+                        break;
                     }
                 }
-                if let Some(error) = open_error {
-                    reporter.failure("sessions", &format!("opening session {}: {error}", opened.len() + 1));
-                    for s in &opened {
-                        s.close().await;
-                    }
-                    break;
-                }
-                let refs: Vec<&Session> = opened.iter().collect();
-                let _ = batch(&refs, 1, (count * 8).max(100), &plan.call).await;
-                let (mut out, rss) =
-                    batch_sampled(&refs, 1, plan.calls_per_level, &plan.call, pid).await;
-                rss_load = rss_load.max(rss);
-                reporter.emit(
-                    "throughput",
-                    merge(json!({ "sessions": count, "in_flight": count }), batch_fields(&mut out)),
+            }
+            if let Some(error) = open_error {
+                reporter.failure(
+                    "sessions",
+                    &format!("opening session {}: {error}", opened.len() + 1),
                 );
                 for s in &opened {
                     s.close().await;
                 }
+                break;
+            }
+            let refs: Vec<&Session> = opened.iter().collect();
+            let _ = batch(&refs, 1, (count * 8).max(100), &plan.call).await;
+            let (mut out, rss) =
+                batch_sampled(&refs, 1, plan.calls_per_level, &plan.call, pid).await;
+            rss_load = rss_load.max(rss);
+            reporter.emit(
+                "throughput",
+                merge(
+                    json!({ "sessions": count, "in_flight": count }),
+                    batch_fields(&mut out),
+                ),
+            );
+            for s in &opened {
+                s.close().await;
             }
         }
     }
@@ -577,13 +659,22 @@ pub async fn run(plan: &Plan, reporter: &Reporter) -> bool {
         reporter.emit("rss_load", json!({ "kib": kib, "pid": pid }));
     }
 
+    run_hook(
+        plan.hooks.after_run.as_deref(),
+        pid,
+        reporter,
+        "after-run hook",
+    )
+    .await;
+
     if plan.soak_calls > 0 {
-        soak(plan, session[0], pid, reporter).await;
+        soak(plan, first, pid, reporter).await;
     }
 
-    session[0].close().await;
+    session.close().await;
+    drop(session);
     if let Some(target) = target {
-        target.stop(Duration::from_secs(3)).await;
+        target.stop(plan.stop_grace).await;
     }
     !reporter.failed.load(Ordering::Relaxed)
 }
@@ -599,7 +690,13 @@ async fn soak(plan: &Plan, session: &Session, pid: Option<u32>, reporter: &Repor
     let mut samples = Samples::with_capacity(plan.soak_calls);
     let started = Instant::now();
     for _ in 0..slices {
-        let out = batch(std::slice::from_ref(&session), plan.soak_in_flight, per_slice, &plan.call).await;
+        let out = batch(
+            std::slice::from_ref(&session),
+            plan.soak_in_flight,
+            per_slice,
+            &plan.call,
+        )
+        .await;
         calls += out.samples.len() + out.errors;
         errors += out.errors;
         if first_error.is_none() {

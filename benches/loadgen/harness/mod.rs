@@ -8,13 +8,13 @@
 //! knows its pid for memory and the instant it started for cold start), runs bounded
 //! phases, and emits one JSON line per measurement.
 //!
-//! - [`process`]: spawning a target in its own process group, ports, memory, stopping;
-//! - [`http`]: the HTTP/1.1 connection and the SSE event parser;
-//! - [`session`]: one MCP session over any wire (initialize, requests, notifications);
-//! - [`measure`]: the phases (cold start, tools/list, sequential calls, in-flight levels,
+//! - [`process`] — spawning a target in its own process group, ports, memory, stopping;
+//! - [`http`] — the HTTP/1.1 connection and the SSE event parser;
+//! - [`session`] — one MCP session over any wire (initialize, requests, notifications);
+//! - [`measure`] — the phases (cold start, tools/list, sequential calls, in-flight levels,
 //!   many sessions, memory, soak) and their JSON lines;
-//! - [`stats`]: percentiles;
-//! - [`table`]: reads the JSON lines of a matrix run and prints the Markdown summary.
+//! - [`stats`] — percentiles;
+//! - [`table`] — reads the JSON lines of a matrix run and prints the Markdown summary.
 //!
 //! Everything here talks to 127.0.0.1 only, and every wait is bounded.
 

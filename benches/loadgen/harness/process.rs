@@ -126,11 +126,6 @@ impl Target {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Resident memory of the process alone (not its children), in KiB.
-    pub fn rss_kib(&self) -> Option<u64> {
-        rss_kib(self.pid)
-    }
-
     /// Stops the target and everything in its process group: waits up to `grace` for it to
     /// exit on its own (its stdin is already closed when the session was dropped), then
     /// SIGTERM, then SIGKILL.
@@ -139,7 +134,10 @@ impl Target {
         let exited = tokio::time::timeout(grace, self.child.wait()).await.is_ok();
         if !exited {
             signal_group(self.pid, libc::SIGTERM);
-            if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+            if tokio::time::timeout(grace, self.child.wait())
+                .await
+                .is_err()
+            {
                 signal_group(self.pid, libc::SIGKILL);
                 let _ = self.child.wait().await;
             }

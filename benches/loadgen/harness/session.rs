@@ -105,7 +105,7 @@ impl Session {
     /// An uninitialized session on a child's stdin/stdout.
     pub fn stdio(stdin: ChildStdin, stdout: ChildStdout, timeout: Duration) -> Session {
         let wire = Arc::new(StdioWire {
-            stdin: tokio::sync::Mutex::new(stdin),
+            stdin: tokio::sync::Mutex::new(Some(stdin)),
             waiters: Mutex::new(HashMap::new()),
         });
         tokio::spawn(stdio_reader(wire.clone(), stdout));
@@ -237,10 +237,13 @@ impl Session {
         }
     }
 
-    /// Ends the session politely where the wire has a way to (Streamable HTTP `DELETE`).
+    /// Ends the session politely: Streamable HTTP `DELETE`; stdio closes the child's stdin
+    /// (an MCP server's cue to exit). The legacy SSE stream ends when the session is dropped.
     pub async fn close(&self) {
-        if let WireSession::Http(wire) = &self.wire {
-            wire.delete().await;
+        match &self.wire {
+            WireSession::Http(wire) => wire.delete().await,
+            WireSession::Stdio(wire) => *wire.stdin.lock().await = None,
+            WireSession::Sse(_) => {}
         }
     }
 
@@ -250,14 +253,17 @@ impl Session {
             WireSession::Sse(wire) => &wire.waiters,
             WireSession::Http(_) => return,
         };
-        waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     }
 }
 
 /// The stdio wire.
 struct StdioWire {
-    /// Written by whichever caller holds it: one `write` per message.
-    stdin: tokio::sync::Mutex<ChildStdin>,
+    /// Written by whichever caller holds it: one `write` per message. `None` once closed.
+    stdin: tokio::sync::Mutex<Option<ChildStdin>>,
     /// Callers waiting for a reply, by id.
     waiters: Waiters,
 }
@@ -279,6 +285,9 @@ impl StdioWire {
         line.push_str(body);
         line.push('\n');
         let mut stdin = self.stdin.lock().await;
+        let Some(stdin) = stdin.as_mut() else {
+            return Err(CallError("stdin is closed".to_owned()));
+        };
         stdin
             .write_all(line.as_bytes())
             .await

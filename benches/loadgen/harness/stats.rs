@@ -44,11 +44,6 @@ impl Samples {
         self.nanos.len()
     }
 
-    /// Whether none were.
-    pub fn is_empty(&self) -> bool {
-        self.nanos.is_empty()
-    }
-
     /// Percentiles (nearest rank) and mean.
     pub fn summary(&mut self) -> Summary {
         if self.nanos.is_empty() {
@@ -90,4 +85,3 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 pub fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
-

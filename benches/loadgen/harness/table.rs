@@ -19,6 +19,14 @@ pub const ROWS: &[(&str, &str)] = &[
     ("supergateway-sse", "supergateway, SSE"),
     ("mcp-proxy-npm", "npm mcp-proxy, `/mcp`"),
     ("mcp-proxy-py", "PyPI mcp-proxy, `/mcp`"),
+    (
+        "alt-orch-stdio",
+        "mcp-orch **alternative build** (`BENCH_ALT_ORCH`), stdio face",
+    ),
+    (
+        "alt-orch-mcp",
+        "mcp-orch **alternative build** (`BENCH_ALT_ORCH`), `/mcp`",
+    ),
 ];
 
 /// The peers the "≥ 4× the best peer" target compares against.
@@ -83,7 +91,11 @@ impl Results {
                 seen.push(target.to_owned());
             }
         }
-        let rank = |t: &str| ROWS.iter().position(|(name, _)| *name == t).unwrap_or(ROWS.len());
+        let rank = |t: &str| {
+            ROWS.iter()
+                .position(|(name, _)| *name == t)
+                .unwrap_or(ROWS.len())
+        };
         seen.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
         seen
     }
@@ -109,7 +121,11 @@ impl Results {
     }
 
     fn rounds(&self) -> usize {
-        let mut rounds: Vec<u64> = self.lines.iter().filter_map(|l| l["round"].as_u64()).collect();
+        let mut rounds: Vec<u64> = self
+            .lines
+            .iter()
+            .filter_map(|l| l["round"].as_u64())
+            .collect();
         rounds.sort_unstable();
         rounds.dedup();
         rounds.len()
@@ -159,7 +175,9 @@ pub fn render(results: &Results) -> String {
         results.rounds()
     ));
     for downstream in results.downstreams() {
-        if downstream.contains("-x") || downstream.ends_with("-1000") || downstream.ends_with("-soak")
+        if downstream.contains("-x")
+            || downstream.ends_with("-1000")
+            || downstream.ends_with("-soak")
         {
             continue;
         }
@@ -225,7 +243,9 @@ fn special_table(results: &Results) -> String {
     out.push_str("| downstream set | target | cold start | RSS idle | tools listed | tools/list p50 | tools/list p99 | soak calls/s | soak RSS first → last slice | errors |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for downstream in results.downstreams() {
-        if !(downstream.contains("-x") || downstream.ends_with("-1000") || downstream.ends_with("-soak"))
+        if !(downstream.contains("-x")
+            || downstream.ends_with("-1000")
+            || downstream.ends_with("-soak"))
         {
             continue;
         }
@@ -321,9 +341,17 @@ fn targets_table(results: &Results) -> String {
         stdio_added.map(|v| v <= 50.0),
     ));
     let tp32 = |target: &str| {
-        r.median(f, target, "throughput", &[("sessions", 1), ("in_flight", 32)], "calls_per_s")
+        r.median(
+            f,
+            target,
+            "throughput",
+            &[("sessions", 1), ("in_flight", 32)],
+            "calls_per_s",
+        )
     };
-    let keep = tp32("orch-stdio").zip(tp32("direct-stdio")).map(|(a, b)| a / b);
+    let keep = tp32("orch-stdio")
+        .zip(tp32("direct-stdio"))
+        .map(|(a, b)| a / b);
     out.push_str(&verdict(
         "stdio face keeps ≥ 70 % of direct throughput at 32 in flight",
         keep.map_or_else(|| "–".to_owned(), |k| format!("{:.0} %", k * 100.0)),
@@ -362,7 +390,10 @@ fn targets_table(results: &Results) -> String {
             .filter_map(|l| Some((l["growth_kib"].as_f64()?, l["calls"].as_u64()?)))
             .last();
         out.push_str(&verdict(
-            &format!("{}: no RSS growth over a 100,000-call run (≤ 1 MiB, first → last tenth)", label(target)),
+            &format!(
+                "{}: no RSS growth over a 100,000-call run (≤ 1 MiB, first → last tenth)",
+                label(target)
+            ),
             growth.map_or_else(
                 || "–".to_owned(),
                 |(g, calls)| format!("{:+.2} MiB over {calls} calls", g / 1024.0),
@@ -407,4 +438,3 @@ fn failures(results: &Results) -> String {
     }
     out
 }
-
