@@ -306,6 +306,14 @@ fn router_call(c: &mut Criterion) {
         router
     });
     let arguments: Map<String, Value> = Map::from_iter([("text".to_owned(), json!("hello"))]);
+    // Every spawn and every `select!` moves this state machine around (memcpy shows up in
+    // the profiles): worth watching.
+    let future = router.call_tool("fx__echo", Some(arguments.clone()), CallContext::default());
+    eprintln!(
+        "router/call_tool future size: {} bytes",
+        std::mem::size_of_val(&future)
+    );
+    drop(future);
     let mut group = c.benchmark_group("router");
     group.bench_function("call_tool_fixture_stdio", |b| {
         b.iter_custom(|iters| {

@@ -7,12 +7,14 @@
 #   benches/profile.sh --perf               # perf record (cpu-clock sampling) instead
 #   benches/profile.sh --strace             # syscall counts per call (strace -c, all threads)
 #   benches/profile.sh --orch /tmp/x/mcp-orch   # profile another build
+#   benches/profile.sh --tools1000 --list 200 --calls 0   # tools/list of 1,000 tools, 20 servers
 #
 # callgrind counts instructions (no machine noise): the counters are zeroed after a warm-up
 # and dumped right after the measured calls (`callgrind_control`), so start-up and shutdown
-# are not in the profile. The measured phase is `--calls` sequential calls, then `--calls`
-# more at `--in-flight` (0 = skip). Output: <out>/callgrind.out.*, and the top functions by
-# exclusive and inclusive cost in <out>/{exclusive,inclusive}.txt (printed too).
+# are not in the profile. The measured phase is `--list` tools/list calls, `--calls`
+# sequential calls, then `--calls` more at `--in-flight` (0 = skip). Output:
+# <out>/callgrind.out.*, the top functions by exclusive and inclusive cost in
+# <out>/{exclusive,inclusive}.txt (printed too) and every function's callers in callers.txt.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,6 +24,8 @@ calls=2000
 in_flight=0
 tool=callgrind
 orch=""
+list=5
+tools1000=0
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,8 +35,10 @@ while [ $# -gt 0 ]; do
     --perf) tool=perf; shift ;;
     --strace) tool=strace; shift ;;
     --orch) orch=$2; shift 2 ;;
+    --list) list=$2; shift 2 ;;
+    --tools1000) tools1000=1; shift ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -45,7 +51,17 @@ loadgen=$(cargo bench --locked --no-run --bench loadgen --message-format=json 2>
 [ -x "$loadgen" ] || { echo "profile.sh: no loadgen executable" >&2; exit 1; }
 ORCH=${orch:-$root/target/release/mcp-orch}
 FIX="$root/target/release/mcp-orch-fixture"
-printf '{"mcpServers":{"fx":{"command":"%s","args":["--stdio"]}}}\n' "$FIX" > "$out/mcp-config.json"
+{
+  printf '{"mcpServers":{"fx":{"command":"%s","args":["--stdio"]}' "$FIX"
+  if [ "$tools1000" = 1 ]; then
+    for i in $(seq -w 1 20); do
+      printf ',"s%s":{"command":"%s","args":["--stdio","--tools","50"],"tools":{"include":["tool_*"]}}' "$i" "$FIX"
+    done
+  fi
+  printf '}}\n'
+} > "$out/mcp-config.json"
+expect=1
+[ "$tools1000" = 1 ] && expect=1000
 
 case "$tool" in
   callgrind)
@@ -78,7 +94,7 @@ levels=0
 # Both hooks run with {pid} = the mcp-orch process (valgrind runs it in the same process).
 "$loadgen" run --target "orch-$face" --downstream profile --tool fx__echo --arg text \
   --env-remove PROXY_PORT --env-remove RUST_LOG --timeout-ms 120000 --stop-grace-ms 30000 \
-  --idle-ms 0 --list 5 --warmup 300 --seq "$calls" --in-flight "$levels" --calls "$calls" --sessions 0 \
+  --idle-ms 0 --list "$list" --expect-tools "$expect" --warmup 300 --seq "$calls" --in-flight "$levels" --calls "$calls" --sessions 0 \
   --exec-after-warmup "$after_warmup" --exec-after-run "$after_run" \
   "${face_args[@]}" | tee "$out/loadgen.jsonl"
 
@@ -101,4 +117,4 @@ case "$tool" in
 esac
 echo "== exclusive (self) cost"; cat "$out/exclusive.txt"
 echo "== inclusive cost"; cat "$out/inclusive.txt"
-echo "profile.sh: measured $calls sequential calls$( [ "$in_flight" != 0 ] && echo " + $calls at $in_flight in flight"); files in $out" >&2
+echo "profile.sh: measured $list tools/list + $calls sequential calls$( [ "$in_flight" != 0 ] && echo " + $calls at $in_flight in flight"); files in $out" >&2

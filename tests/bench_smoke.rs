@@ -14,14 +14,21 @@ mod common;
 use std::time::Duration;
 
 use harness::http::{Event, SseParser, Url};
-use harness::measure::{CallSpec, Plan, Reporter};
+use harness::measure::{CallSpec, Hooks, Plan, Reporter};
 use harness::process::Launch;
 use harness::session::Wire;
 use harness::stats::{Samples, median};
 use harness::table::{Results, render};
 use serde_json::{Value, json};
 
-fn smoke_plan(target: &str, wire: Wire, url: Option<&str>, command: Vec<String>, tool: &str, arg: &str) -> Plan {
+fn smoke_plan(
+    target: &str,
+    wire: Wire,
+    url: Option<&str>,
+    command: Vec<String>,
+    tool: &str,
+    arg: &str,
+) -> Plan {
     Plan {
         target: target.to_owned(),
         downstream: "smoke".to_owned(),
@@ -49,20 +56,36 @@ fn smoke_plan(target: &str, wire: Wire, url: Option<&str>, command: Vec<String>,
             tool: tool.to_owned(),
             arg: arg.to_owned(),
         },
+        hooks: Hooks::default(),
+        stop_grace: Duration::from_secs(3),
     }
 }
 
 /// Runs a plan and checks that every phase ran and no call failed.
 async fn run_smoke(plan: Plan) -> Vec<Value> {
     let reporter = Reporter::new(&plan, false);
-    let ok = tokio::time::timeout(Duration::from_secs(120), harness::measure::run(&plan, &reporter))
-        .await
-        .unwrap_or_else(|_| panic!("{}: smoke run did not finish within 120 s", plan.target));
+    let ok = tokio::time::timeout(
+        Duration::from_secs(120),
+        harness::measure::run(&plan, &reporter),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{}: smoke run did not finish within 120 s", plan.target));
     let lines = reporter.lines.lock().map(|l| l.clone()).unwrap_or_default();
     assert!(ok, "{}: failures or errors: {lines:#?}", plan.target);
     let measures: Vec<&str> = lines.iter().filter_map(|l| l["measure"].as_str()).collect();
-    for expected in ["cold_start", "tools_list", "call_seq", "throughput", "rss_idle", "rss_load"] {
-        assert!(measures.contains(&expected), "{}: no {expected} line in {lines:#?}", plan.target);
+    for expected in [
+        "cold_start",
+        "tools_list",
+        "call_seq",
+        "throughput",
+        "rss_idle",
+        "rss_load",
+    ] {
+        assert!(
+            measures.contains(&expected),
+            "{}: no {expected} line in {lines:#?}",
+            plan.target
+        );
     }
     let calls: u64 = lines
         .iter()
@@ -72,7 +95,12 @@ async fn run_smoke(plan: Plan) -> Vec<Value> {
     let expected_calls = if plan.wire == Wire::Stdio { 200 } else { 300 };
     assert_eq!(calls, expected_calls, "{}: {lines:#?}", plan.target);
     for line in &lines {
-        assert_eq!(line["errors"].as_u64().unwrap_or(0), 0, "{}: {line}", plan.target);
+        assert_eq!(
+            line["errors"].as_u64().unwrap_or(0),
+            0,
+            "{}: {line}",
+            plan.target
+        );
     }
     lines
 }
@@ -163,8 +191,14 @@ fn a_reply_without_the_calls_own_text_is_an_error() {
     };
     assert!(spec.check(12, &reply("loadgen-12")).is_ok());
     assert!(spec.check(12, &reply("Echo: loadgen-12")).is_ok());
-    assert!(spec.check(12, &reply("loadgen-1")).is_err(), "another call's text");
-    assert!(spec.check(1, &reply("loadgen-12")).is_err(), "a prefix is not a match");
+    assert!(
+        spec.check(12, &reply("loadgen-1")).is_err(),
+        "another call's text"
+    );
+    assert!(
+        spec.check(1, &reply("loadgen-12")).is_err(),
+        "a prefix is not a match"
+    );
     let flagged = json!({"jsonrpc": "2.0", "id": 12, "result": {"content": [{"type": "text", "text": "loadgen-12"}], "isError": true}});
     assert!(spec.check(12, &flagged.to_string()).is_err());
     let error = json!({"jsonrpc": "2.0", "id": 12, "error": {"code": -32602, "message": "no"}});
@@ -191,9 +225,13 @@ fn urls_and_sse_endpoint_references() {
     let url = Url::parse("http://127.0.0.1:3001/sse").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(url.authority, "127.0.0.1:3001");
     assert_eq!(url.path, "/sse");
-    let joined = url.join("/message?sessionId=1").unwrap_or_else(|e| panic!("{e}"));
+    let joined = url
+        .join("/message?sessionId=1")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(joined.path, "/message?sessionId=1");
-    let relative = url.join("messages/?session_id=2").unwrap_or_else(|e| panic!("{e}"));
+    let relative = url
+        .join("messages/?session_id=2")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(relative.path, "/messages/?session_id=2");
     assert!(Url::parse("https://example.com").is_err());
 }
@@ -201,7 +239,9 @@ fn urls_and_sse_endpoint_references() {
 #[test]
 fn sse_events_split_across_pieces() {
     let mut parser = SseParser::default();
-    parser.push(b": comment\r\n\r\nevent: endpoint\r\ndata: /message?x=1\r\n\r\nid: 1\ndata: {\"a\":");
+    parser.push(
+        b": comment\r\n\r\nevent: endpoint\r\ndata: /message?x=1\r\n\r\nid: 1\ndata: {\"a\":",
+    );
     assert_eq!(
         parser.next_event(),
         Some(Event {
@@ -234,9 +274,56 @@ fn the_table_takes_medians_over_rounds_and_judges_targets() {
     .join("\n");
     let results = Results::parse(&lines);
     let text = render(&results);
-    assert!(text.contains("| mcp-orch, `/mcp` | 120 | +95.0 |"), "{text}");
+    assert!(
+        text.contains("| mcp-orch, `/mcp` | 120 | +95.0 |"),
+        "{text}"
+    );
     assert!(text.contains("+95.0 µs | met"), "{text}");
     assert!(text.contains("+65.0 µs | **missed**"), "{text}");
     assert!(text.contains("2 error(s), first: boom"), "{text}");
     assert!(text.contains("Medians over 2 round(s)"), "{text}");
+}
+
+#[test]
+fn replies_are_told_from_requests_and_notifications() {
+    use harness::session::{Kind, classify};
+    assert_eq!(
+        classify(r#"{"jsonrpc":"2.0","id":7,"result":{}}"#),
+        Kind::Reply(Some(7))
+    );
+    assert_eq!(
+        classify(r#"{"jsonrpc":"2.0","id":8,"error":{"code":1,"message":"x"}}"#),
+        Kind::Reply(Some(8))
+    );
+    assert_eq!(
+        classify(r#"{"result":{},"id":9,"jsonrpc":"2.0"}"#),
+        Kind::Reply(Some(9))
+    );
+    assert_eq!(
+        classify(r#"{"jsonrpc":"2.0","id":"s1","result":{}}"#),
+        Kind::Reply(None)
+    );
+    assert_eq!(
+        classify(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#),
+        Kind::Request("3".to_owned())
+    );
+    assert_eq!(
+        classify(r#"{"jsonrpc":"2.0","method":"notifications/message","params":{}}"#),
+        Kind::Other
+    );
+    assert_eq!(classify("not json"), Kind::Other);
+}
+
+#[test]
+fn a_large_event_in_many_pieces_is_found_once_complete() {
+    let mut parser = SseParser::default();
+    let data = "x".repeat(100_000);
+    let text = format!("data: {data}\n\n");
+    for piece in text.as_bytes().chunks(997) {
+        assert!(parser.next_event().is_none() || piece.is_empty());
+        parser.push(piece);
+    }
+    let event = parser.next_event().unwrap_or_else(|| panic!("no event"));
+    assert_eq!(event.data.len(), 100_000);
+    assert_eq!(parser.next_event(), None);
 }

@@ -316,6 +316,9 @@ pub struct Event {
 pub struct SseParser {
     /// Bytes not yet forming a whole event (`\r` removed).
     pending: Vec<u8>,
+    /// How far `pending` is known to hold no event boundary (a large event arriving in many
+    /// pieces is scanned once, not once per piece).
+    scanned: usize,
 }
 
 impl SseParser {
@@ -328,7 +331,13 @@ impl SseParser {
     /// The next complete event, skipping comments and events without data.
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
-            let end = self.pending.windows(2).position(|w| w == b"\n\n")?;
+            let from = self.scanned.saturating_sub(1);
+            let Some(found) = self.pending[from..].windows(2).position(|w| w == b"\n\n") else {
+                self.scanned = self.pending.len();
+                return None;
+            };
+            let end = from + found;
+            self.scanned = 0;
             let block: Vec<u8> = self.pending.drain(..end + 2).collect();
             let text = String::from_utf8_lossy(&block[..end]);
             let mut name = String::from("message");

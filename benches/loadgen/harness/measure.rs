@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `cold_start` | process start → first complete `tools/list` answer (ms) |
 //! | `rss_idle` | resident memory of the target process alone after `idle_ms` of quiet |
-//! | `tools_list` | `tools/list` latency (sequential) |
+//! | `tools_list` | `tools/list` latency (sequential, after the call warm-up) |
 //! | `call_seq` | sequential `tools/call` latency after a warm-up |
 //! | `throughput` | calls/s and latency at N calls in flight, on one session or on N sessions |
 //! | `rss_load` | the largest resident memory seen during the throughput phases |
@@ -163,7 +163,7 @@ pub struct Plan {
 /// Commands run around the measured phases (see `benches/profile.sh`).
 #[derive(Debug, Clone, Default)]
 pub struct Hooks {
-    /// After the sequential warm-up, before anything measured.
+    /// After the warm-up calls, before anything measured (tools/list comes next).
     pub after_warmup: Option<String>,
     /// After the last measured phase (before the soak run and shutdown).
     pub after_run: Option<String>,
@@ -541,46 +541,6 @@ pub async fn run(plan: &Plan, reporter: &Reporter) -> bool {
     let first: &Session = &session;
     let one = std::slice::from_ref(&first);
 
-    if plan.list_calls > 0 {
-        let mut samples = Samples::with_capacity(plan.list_calls);
-        let mut errors = 0;
-        let mut first_error = None;
-        let mut bytes = 0;
-        for _ in 0..plan.list_calls {
-            let id = first.next_id();
-            let body = list_body(id);
-            let sent = Instant::now();
-            match first.request(id, &body).await {
-                Ok(reply) => {
-                    let latency = sent.elapsed();
-                    bytes = reply.len();
-                    match tool_count(&reply) {
-                        Ok(n) if n >= plan.expect_tools => samples.push(latency),
-                        Ok(n) => {
-                            errors += 1;
-                            first_error.get_or_insert(format!("{n} tools listed"));
-                        }
-                        Err(e) => {
-                            errors += 1;
-                            first_error.get_or_insert(e.0);
-                        }
-                    }
-                }
-                Err(e) => {
-                    errors += 1;
-                    first_error.get_or_insert(e.0);
-                }
-            }
-        }
-        let summary = samples.summary();
-        let mut fields =
-            json!({ "calls": plan.list_calls, "errors": errors, "tools": tools, "bytes": bytes });
-        if let Some(error) = first_error {
-            fields = merge(fields, json!({ "first_error": error }));
-        }
-        reporter.emit("tools_list", merge(fields, summary_fields(&summary)));
-    }
-
     let _ = batch(one, 1, plan.warmup, &plan.call).await;
     run_hook(
         plan.hooks.after_warmup.as_deref(),
@@ -589,6 +549,9 @@ pub async fn run(plan: &Plan, reporter: &Reporter) -> bool {
         "after-warmup hook",
     )
     .await;
+    if plan.list_calls > 0 {
+        list_phase(plan, first, tools, reporter).await;
+    }
     if plan.seq_calls > 0 {
         let mut out = batch(one, 1, plan.seq_calls, &plan.call).await;
         reporter.emit(
@@ -677,6 +640,47 @@ pub async fn run(plan: &Plan, reporter: &Reporter) -> bool {
         target.stop(plan.stop_grace).await;
     }
     !reporter.failed.load(Ordering::Relaxed)
+}
+
+/// Sequential `tools/list` calls; each must list at least `expect_tools` tools.
+async fn list_phase(plan: &Plan, session: &Session, tools: usize, reporter: &Reporter) {
+    let mut samples = Samples::with_capacity(plan.list_calls);
+    let mut errors = 0;
+    let mut first_error = None;
+    let mut bytes = 0;
+    for _ in 0..plan.list_calls {
+        let id = session.next_id();
+        let body = list_body(id);
+        let sent = Instant::now();
+        match session.request(id, &body).await {
+            Ok(reply) => {
+                let latency = sent.elapsed();
+                bytes = reply.len();
+                match tool_count(&reply) {
+                    Ok(n) if n >= plan.expect_tools => samples.push(latency),
+                    Ok(n) => {
+                        errors += 1;
+                        first_error.get_or_insert(format!("{n} tools listed"));
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert(e.0);
+                    }
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e.0);
+            }
+        }
+    }
+    let summary = samples.summary();
+    let mut fields =
+        json!({ "calls": plan.list_calls, "errors": errors, "tools": tools, "bytes": bytes });
+    if let Some(error) = first_error {
+        fields = merge(fields, json!({ "first_error": error }));
+    }
+    reporter.emit("tools_list", merge(fields, summary_fields(&summary)));
 }
 
 /// A long run in ten slices, memory read after each; growth is last minus first slice.

@@ -284,7 +284,7 @@ fn verdict(goal: &str, measured: String, pass: Option<bool>) -> String {
     let result = match pass {
         Some(true) => "met",
         Some(false) => "**missed**",
-        None => "not measured",
+        None => "not measured (or too few calls)",
     };
     format!("| {goal} | {measured} | {result} |\n")
 }
@@ -398,7 +398,7 @@ fn targets_table(results: &Results) -> String {
                 || "–".to_owned(),
                 |(g, calls)| format!("{:+.2} MiB over {calls} calls", g / 1024.0),
             ),
-            growth.map(|(g, calls)| g <= 1024.0 && calls >= 100_000),
+            growth.and_then(|(g, calls)| (calls >= 100_000).then_some(g <= 1024.0)),
         ));
     }
     out
