@@ -107,7 +107,8 @@ downstream_cmd() {
   esac
 }
 
-# run_target <target> <downstream> <round> [extra loadgen args...]
+# run_target <target> <downstream> <round> [extra loadgen args...]; LABEL=... names the
+# downstream differently in the results (the downstream still decides the commands).
 run_target() {
   local target=$1 ds=$2 round=$3; shift 3
   local tool arg orch_tool config ds_cmd
@@ -117,7 +118,7 @@ run_target() {
   esac
   config="$cfg/$ds.json"
   ds_cmd=$(downstream_cmd "$ds")
-  local common=(run --target "$target" --downstream "$ds" --round "$round" --env-remove PROXY_PORT --env-remove RUST_LOG)
+  local common=(run --target "$target" --downstream "${LABEL:-$ds}" --round "$round" --env-remove PROXY_PORT --env-remove RUST_LOG)
   local -a a
   case "$target" in
     direct-stdio) a=(--wire stdio --tool "$tool" --arg "$arg" -- $ds_cmd) ;;
@@ -146,7 +147,7 @@ run_target() {
     if [ "$seen" = 0 ] && [ "$x" = "--" ]; then seen=1; continue; fi
     if [ "$seen" = 0 ]; then before+=("$x"); else after+=("$x"); fi
   done
-  log "round $round: $ds / $target"
+  log "round $round: ${LABEL:-$ds} / $target"
   "$loadgen" "${common[@]}" "${before[@]}" "$@" -- "${after[@]}" >> "$results" \
     || log "  $target on $ds reported failures or errors (see $results)"
 }
@@ -205,10 +206,12 @@ for round in $(seq 1 "$rounds"); do
       run_target "$target" "$ds" "$round" "${counts[@]}"
     done
   done
-  # Many servers: cold start and idle memory of mcp-orch with 10 downstreams.
+  # Many servers: cold start and idle memory of mcp-orch with 10 downstreams, and the floor:
+  # the same 10 servers started at once without a proxy.
   for set in fixture-x10 everything-x10; do
     if [[ " $targets " == *" orch-stdio "* ]]; then
       run_target orch-stdio "$set" "$round" --expect-tools 10 --list 5 --seq 0 --in-flight 0 --sessions 0
+      LABEL="$set" run_target direct-stdio "${set%-x10}" "$round" --copies 10
     fi
   done
   # 1,000 tools: tools/list latency (mcp-orch: 20 servers x 50 tools from its cache;

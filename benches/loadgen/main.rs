@@ -117,6 +117,10 @@ struct RunArgs {
     /// Time the target gets to exit by itself at the end, in ms (then SIGTERM, SIGKILL).
     #[arg(long, default_value_t = 3000)]
     stop_grace_ms: u64,
+    /// Only measure the cold start of this many copies of the (stdio) command started at
+    /// once, without a proxy: the floor for mcp-orch's cold start with that many servers.
+    #[arg(long, default_value_t = 1)]
+    copies: usize,
     /// Give up (and stop the target) after this long.
     #[arg(long, default_value_t = 900)]
     max_seconds: u64,
@@ -204,7 +208,14 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let reporter = Reporter::new(&plan, true);
     let limit = Duration::from_secs(args.max_seconds);
-    match tokio::time::timeout(limit, harness::measure::run(&plan, &reporter)).await {
+    let work = async {
+        if args.copies > 1 {
+            harness::measure::parallel_cold_start(&plan, args.copies, &reporter).await
+        } else {
+            harness::measure::run(&plan, &reporter).await
+        }
+    };
+    match tokio::time::timeout(limit, work).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(_) => {

@@ -513,6 +513,55 @@ async fn start(plan: &Plan) -> Result<Started, String> {
     }
 }
 
+/// The floor for "cold start with N servers": N copies of a stdio server started at once
+/// with no proxy, timed from the first spawn to the last complete `tools/list`.
+pub async fn parallel_cold_start(plan: &Plan, copies: usize, reporter: &Reporter) -> bool {
+    let Some(launch) = plan.launch.as_ref().filter(|_| plan.wire == Wire::Stdio) else {
+        reporter.failure("start", "--copies needs a stdio command");
+        return false;
+    };
+    let started = Instant::now();
+    let one = |launch: Launch| async move {
+        let mut target = Target::spawn(&launch, None)?;
+        let (stdin, stdout) = target.pipes.take().ok_or("no pipes")?;
+        let session = Session::stdio(stdin, stdout, Duration::from_secs(120));
+        session.initialize().await.map_err(|e| e.0)?;
+        let tools = list_once(&session).await.map_err(|e| e.0)?;
+        let ready = started.elapsed();
+        Ok::<_, String>((target, session, ready, tools))
+    };
+    let outcomes = futures::future::join_all((0..copies).map(|_| one(launch.clone()))).await;
+    let mut slowest = Duration::ZERO;
+    let mut tools = 0;
+    let mut running = Vec::new();
+    let mut ok = true;
+    for outcome in outcomes {
+        match outcome {
+            Ok((target, session, ready, listed)) => {
+                slowest = slowest.max(ready);
+                tools += listed;
+                running.push((target, session));
+            }
+            Err(message) => {
+                reporter.failure("start", &message);
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        reporter.emit(
+            "cold_start",
+            json!({ "ms": round1(slowest.as_secs_f64() * 1000.0), "tools": tools, "copies": copies, "spawned": true }),
+        );
+    }
+    for (target, session) in running {
+        session.close().await;
+        drop(session);
+        target.stop(plan.stop_grace).await;
+    }
+    ok
+}
+
 /// Runs every phase of `plan`, reporting as it goes. Returns whether everything ran with
 /// zero errors.
 pub async fn run(plan: &Plan, reporter: &Reporter) -> bool {
