@@ -16,8 +16,9 @@
 //! 5. `reply_envelope` (replica of the private `stdio::parse_inbound` fast path: envelope +
 //!    raw result) and `reply_decode` (`Reply::decode::<CallToolResult>`, public);
 //! 6. `upstream_encode`: rmcp serialising the `CallToolResult` response to the client;
-//! 7. `router/call_tool`: `Router::call_tool` through a real fixture child over stdio — the
-//!    whole core path without any upstream face, the floor for every face's latency.
+//! 7. `router/call_tool_fixture_stdio/*`: `Router::call_tool` through a real fixture child
+//!    over stdio — the whole core path without any upstream face, the floor for every face's
+//!    latency — on a one-thread runtime and on two workers as in the binary.
 //!
 //! Run with `cargo bench --bench hot_paths` (add `-- <filter>` for one group). Under
 //! `cargo test --all-targets` each benchmark runs once, as a test.
@@ -279,59 +280,88 @@ fn pending_table(c: &mut Criterion) {
 }
 
 fn router_call(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    // Two runtimes: one thread (no cross-thread wake-ups: the CPU cost of the core path and
+    // the pipe round trip) and two workers as in the binary (plus the hand-offs between the
+    // caller, the writer task and the reader task).
+    let mut group = c.benchmark_group("router");
+    for (name, runtime) in [
+        (
+            "call_tool_fixture_stdio/current_thread",
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+        ),
+        (
+            "call_tool_fixture_stdio/multi_thread_2",
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build(),
+        ),
+    ] {
+        let runtime = runtime.unwrap_or_else(|e| panic!("runtime: {e}"));
+        let router = runtime.block_on(start_router());
+        let arguments: Map<String, Value> = Map::from_iter([("text".to_owned(), json!("hello"))]);
+        // Every spawn and every `select!` moves this state machine around (memcpy shows up
+        // in the profiles): worth watching.
+        let future = router.call_tool("fx__echo", Some(arguments.clone()), CallContext::default());
+        eprintln!(
+            "router/call_tool future size: {} bytes",
+            std::mem::size_of_val(&future)
+        );
+        drop(future);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let router = router.clone();
+                let arguments = arguments.clone();
+                // Spawned, so that on the multi-thread runtime the caller is a worker too.
+                runtime.block_on(async move {
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            let result = router
+                                .call_tool(
+                                    "fx__echo",
+                                    Some(arguments.clone()),
+                                    CallContext::default(),
+                                )
+                                .await
+                                .unwrap_or_else(|e| panic!("call: {e}"));
+                            black_box(result);
+                        }
+                        started.elapsed()
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("join: {e}"))
+                })
+            })
+        });
+        runtime.block_on(router.shutdown());
+    }
+    group.finish();
+}
+
+/// A router with one fixture server over stdio, started and ready.
+async fn start_router() -> Arc<Router> {
     let config = json!({ "mcpServers": { "fx": {
         "command": env!("CARGO_BIN_EXE_mcp-orch-fixture"), "args": ["--stdio"] } } });
     let servers = mcp_orch::config::parse_mcp_servers(&config.to_string(), None)
         .unwrap_or_else(|e| panic!("config: {e}"));
-    let router = runtime.block_on(async {
-        let router = Router::start(
-            &servers.servers,
-            RouterSettings {
-                separator: "__".to_owned(),
-                defaults: Defaults {
-                    call_timeout: Duration::from_secs(30),
-                    startup_timeout: Duration::from_secs(30),
-                },
+    let router = Router::start(
+        &servers.servers,
+        RouterSettings {
+            separator: "__".to_owned(),
+            defaults: Defaults {
+                call_timeout: Duration::from_secs(30),
+                startup_timeout: Duration::from_secs(30),
             },
-        );
-        assert!(
-            router.wait_started(Duration::from_secs(30)).await,
-            "fixture did not start"
-        );
-        router
-    });
-    let arguments: Map<String, Value> = Map::from_iter([("text".to_owned(), json!("hello"))]);
-    // Every spawn and every `select!` moves this state machine around (memcpy shows up in
-    // the profiles): worth watching.
-    let future = router.call_tool("fx__echo", Some(arguments.clone()), CallContext::default());
-    eprintln!(
-        "router/call_tool future size: {} bytes",
-        std::mem::size_of_val(&future)
+        },
     );
-    drop(future);
-    let mut group = c.benchmark_group("router");
-    group.bench_function("call_tool_fixture_stdio", |b| {
-        b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let started = Instant::now();
-                for _ in 0..iters {
-                    let result = router
-                        .call_tool("fx__echo", Some(arguments.clone()), CallContext::default())
-                        .await
-                        .unwrap_or_else(|e| panic!("call: {e}"));
-                    black_box(result);
-                }
-                started.elapsed()
-            })
-        })
-    });
-    group.finish();
-    runtime.block_on(router.shutdown());
+    assert!(
+        router.wait_started(Duration::from_secs(30)).await,
+        "fixture did not start"
+    );
+    router
 }
 
 criterion_group!(benches, catalog, serde_paths, pending_table, router_call);
