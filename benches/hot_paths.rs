@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mcp_orch::catalog::{
     Catalog, MAX_EXPOSED_NAME_LEN, NameRequest, ServerTools, assign_exposed_names,
 };
-use mcp_orch::downstream::{CallEvent, Defaults, Reply};
+use mcp_orch::downstream::{CallEvent, Reply};
 use mcp_orch::router::{CallContext, Router, RouterSettings};
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientJsonRpcMessage, ClientRequest,
@@ -73,6 +74,10 @@ fn servers() -> Vec<ServerTools> {
                     .map(|t| tool(format!("tool_{t:04}")))
                     .collect(),
             ),
+            prompts: Arc::default(),
+            resources: Arc::default(),
+            templates: Arc::default(),
+            serves_resources: false,
         })
         .collect()
 }
@@ -208,9 +213,27 @@ fn serde_paths(c: &mut Criterion) {
 }
 
 /// A copy of the private `Pending` entry of `src/downstream/connection.rs`.
+#[allow(dead_code)]
 struct Pending {
     reply: oneshot::Sender<Result<Reply, ErrorData>>,
     events: Option<mpsc::UnboundedSender<CallEvent>>,
+    session: Option<u64>,
+    internal: bool,
+    /// As in the original: allocated per request, stored to by every progress notification.
+    progress_at: Arc<AtomicU64>,
+}
+
+fn pending(
+    reply: oneshot::Sender<Result<Reply, ErrorData>>,
+    events: Option<mpsc::UnboundedSender<CallEvent>>,
+) -> Pending {
+    Pending {
+        reply,
+        events,
+        session: Some(1),
+        internal: false,
+        progress_at: Arc::new(AtomicU64::new(u64::MAX)),
+    }
 }
 
 fn pending_table(c: &mut Criterion) {
@@ -221,13 +244,10 @@ fn pending_table(c: &mut Criterion) {
     for id in 0..32 {
         let (tx, rx) = oneshot::channel();
         keep.push(rx);
-        table.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            -1 - id,
-            Pending {
-                reply: tx,
-                events: None,
-            },
-        );
+        table
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(-1 - id, pending(tx, None));
     }
     let raw: Box<RawValue> =
         RawValue::from_string(r#"{"content":[]}"#.to_owned()).unwrap_or_else(|e| panic!("{e}"));
@@ -237,36 +257,33 @@ fn pending_table(c: &mut Criterion) {
             let id = next;
             next += 1;
             let (tx, mut rx) = oneshot::channel();
-            table.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                id,
-                Pending {
-                    reply: tx,
-                    events: None,
-                },
-            );
-            let pending = table.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-            if let Some(pending) = pending {
-                let _ = pending.reply.send(Ok(Reply::Raw(raw.clone())));
+            table
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, pending(tx, None));
+            let entry = table.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            if let Some(entry) = entry {
+                let _ = entry.reply.send(Ok(Reply::Raw(raw.clone())));
             }
             black_box(rx.try_recv().is_ok())
         })
     });
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let (tx, _rx) = oneshot::channel();
-    table.lock().unwrap_or_else(|p| p.into_inner()).insert(
-        0,
-        Pending {
-            reply: tx,
-            events: Some(events_tx),
-        },
-    );
+    table
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(0, pending(tx, Some(events_tx)));
     group.bench_function("progress_route", |b| {
         b.iter(|| {
             let events = table
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&0)
-                .and_then(|p| p.events.clone());
+                .and_then(|p| {
+                    p.progress_at.store(7, Ordering::Relaxed);
+                    p.events.clone()
+                });
             if let Some(events) = events {
                 let param =
                     ProgressNotificationParam::new(ProgressToken(NumberOrString::Number(0)), 1.0);
@@ -349,13 +366,7 @@ async fn start_router() -> Arc<Router> {
         .unwrap_or_else(|e| panic!("config: {e}"));
     let router = Router::start(
         &servers.servers,
-        RouterSettings {
-            separator: "__".to_owned(),
-            defaults: Defaults {
-                call_timeout: Duration::from_secs(30),
-                startup_timeout: Duration::from_secs(30),
-            },
-        },
+        RouterSettings::from_service(&mcp_orch::config::ServiceConfig::default()),
     );
     assert!(
         router.wait_started(Duration::from_secs(30)).await,

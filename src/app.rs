@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::cli::{self, Cli, Faces, ModeArg};
 use crate::config::{self, ConfigError, Located, Mode, ServiceConfig};
-use crate::downstream::Defaults;
+use crate::reload::Reloader;
 use crate::router::{Router, RouterSettings};
+use crate::security::{self, Security};
 use crate::upstream::{self, HttpFaceSettings};
 
 /// Why mcp-orch could not run; `main` prints it and exits non-zero.
@@ -47,6 +48,9 @@ impl AppError {
 /// Everything decided before anything starts.
 #[derive(Debug)]
 pub struct Plan {
+    /// `--mcp-config` and `--config` as given (reloads search again when absent).
+    pub mcp_config_arg: Option<std::path::PathBuf>,
+    pub service_config_arg: Option<std::path::PathBuf>,
     pub service: ServiceConfig,
     pub servers: config::McpServers,
     pub mode: Mode,
@@ -97,6 +101,8 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
         .clone()
         .unwrap_or_else(|| service.server.host.clone());
     Ok(Plan {
+        mcp_config_arg: cli.mcp_config.clone(),
+        service_config_arg: cli.config.clone(),
         service,
         servers,
         mode,
@@ -108,21 +114,32 @@ pub fn plan(cli: &Cli) -> Result<Plan, AppError> {
 /// Runs until a shutdown signal or the end of the stdio session.
 pub async fn run(plan: Plan) -> Result<(), AppError> {
     let started = Instant::now();
+    security::register_secrets(&plan.service.security, &plan.servers.servers, &|name| {
+        std::env::var(name).ok()
+    });
     if plan.mode == Mode::Batch {
         tracing::warn!(
             "batch mode: the /batch endpoints are not available in this version yet; serving the proxy"
         );
     }
-    let settings = RouterSettings {
-        separator: plan.service.proxy.separator.clone(),
-        defaults: Defaults {
-            call_timeout: plan.service.proxy.default_timeout,
-            startup_timeout: plan.service.proxy.startup_timeout,
-        },
-    };
+    let settings = RouterSettings::from_service(&plan.service);
     let router = Router::start(&plan.servers.servers, settings);
+    let reloader = Reloader::new(
+        router.clone(),
+        plan.mcp_config_arg.clone(),
+        plan.service_config_arg.clone(),
+        plan.service.clone(),
+    );
+    // Shutdown runs in two steps: stop accepting (`shutdown`), let calls in flight finish
+    // for up to `shutdown_grace`, then end every session (`sessions_end`) and stop servers.
     let shutdown = CancellationToken::new();
+    let sessions_end = CancellationToken::new();
     spawn_startup_report(router.clone(), started);
+    if plan.service.proxy.watch_config
+        && let Err(error) = reloader.watch(shutdown.clone())
+    {
+        tracing::warn!(%error, "cannot watch the configuration files; reload with POST /servers/reload");
+    }
 
     let mut http_task = None;
     if let Some(port) = plan.faces.http_port {
@@ -131,8 +148,10 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
                 http_task = Some(tokio::spawn(serve_http(
                     listener,
                     router.clone(),
-                    plan.host.clone(),
+                    reloader.clone(),
+                    http_security(&plan),
                     shutdown.clone(),
+                    sessions_end.clone(),
                     started,
                 )));
             }
@@ -149,8 +168,9 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
     let stdio_task = plan.faces.stdio.then(|| {
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let sessions_end = sessions_end.clone();
         tokio::spawn(async move {
-            if let Err(error) = upstream::serve_stdio(router, shutdown.clone()).await {
+            if let Err(error) = upstream::serve_stdio(router, sessions_end).await {
                 tracing::error!(%error, "stdio face failed");
             }
             // The client closed stdin: we were launched for it, so we are done.
@@ -163,6 +183,13 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
         signal = wait_for_signal() => tracing::info!(signal, "shutting down"),
     }
     shutdown.cancel();
+    let grace = plan.service.proxy.shutdown_grace;
+    let unfinished = router.drain(grace).await;
+    if unfinished > 0 {
+        tracing::warn!(unfinished, grace = %crate::downstream::humanize(grace),
+            "calls still in flight after the grace period; stopping anyway");
+    }
+    sessions_end.cancel();
     if let Some(task) = http_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
@@ -189,50 +216,59 @@ fn bracket_ipv6(host: &str) -> String {
     }
 }
 
-/// The `Host` header values `/mcp` accepts: loopback names, plus the bind address when it
-/// is a specific one.
-fn allowed_hosts(host: &str) -> Vec<String> {
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let unspecified = host == "0.0.0.0" || host == "::" || host == "[::]";
-    if !unspecified && !hosts.iter().any(|h| h == host) {
-        hosts.push(host.to_owned());
+/// The security layer for the HTTP faces, from `security:` and the environment; logs what
+/// is on and every warning (never a secret).
+fn http_security(plan: &Plan) -> Arc<Security> {
+    let (security, warnings) = Security::new(&plan.service.security, &plan.host, &|name| {
+        std::env::var(name).ok()
+    });
+    tracing::info!("security: {}", security.summary());
+    for warning in warnings {
+        tracing::warn!("{warning}");
     }
-    hosts
+    Arc::new(security)
 }
 
+/// Serves the HTTP faces (REST, `/mcp`) behind the security layer until `shutdown`.
 async fn serve_http(
     listener: tokio::net::TcpListener,
     router: Arc<Router>,
-    host: String,
+    reloader: Arc<Reloader>,
+    security: Arc<Security>,
     shutdown: CancellationToken,
+    sessions_end: CancellationToken,
     started: Instant,
 ) {
     let local: Option<SocketAddr> = listener.local_addr().ok();
+    let limits = security.face_limits();
     let mcp = upstream::mcp_service(
         router.clone(),
         HttpFaceSettings {
-            allowed_hosts: allowed_hosts(&host),
-            shutdown: shutdown.child_token(),
+            allowed_hosts: limits.allowed_hosts,
+            allowed_origins: limits.allowed_origins,
+            max_body_bytes: limits.max_body_bytes,
+            shutdown: sessions_end.child_token(),
         },
     );
-    let app = api::routes(ApiState { router, started })
-        .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn(api::assign_request_id));
+    security.spawn_housekeeping(shutdown.child_token());
+    let app = api::routes(ApiState {
+        router: router.clone(),
+        reloader: Some(reloader),
+        started,
+    })
+    .merge(upstream::sse::routes(router, sessions_end.child_token()))
+    .nest_service("/mcp", mcp)
+    .layer(axum::middleware::from_fn_with_state(
+        security.clone(),
+        security::guard,
+    ))
+    .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
         tracing::info!(
             "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)"
         );
     }
-    let stop = shutdown.clone();
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-    {
-        tracing::error!(%error, "HTTP face stopped with an error");
-    }
+    security::serve(listener, app, security.header_timeout, shutdown).await;
 }
 
 /// Logs, once, how long it took until every server was ready or failed.

@@ -12,6 +12,10 @@
 //!   and cancellation, and tells upstream sessions when the catalogue changes.
 //! - [`upstream`] is the MCP face (stdio and Streamable HTTP at `/mcp`, one rmcp handler
 //!   behind both); [`api`] is the REST face for scripts.
+//! - [`security`] wraps the HTTP faces: credentials, permissions, rate limits, Host/Origin
+//!   allow-lists, body limits, connection timeouts, log redaction.
+//! - [`reload`] watches the configuration files and applies changes to the running router,
+//!   touching only the servers that changed.
 //! - [`telemetry`] sets up logging (stderr only); [`cli`] and [`app`] parse the command line
 //!   and wire everything together.
 
@@ -21,6 +25,8 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod downstream;
+pub mod reload;
 pub mod router;
+pub mod security;
 pub mod telemetry;
 pub mod upstream;

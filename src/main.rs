@@ -3,12 +3,25 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use mcp_orch::downstream::guard;
 use mcp_orch::{app, cli::Cli, telemetry};
 
 fn main() -> ExitCode {
+    // `mcp-orch <GUARD_ARG> command args…`: act as the child guard of one stdio server.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == guard::GUARD_ARG) {
+        let code = guard::run(args.collect());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     if let Some(warning) = telemetry::init(cli.log_level.as_deref()) {
         tracing::warn!("{warning}");
+    }
+    // TLS towards remote servers uses rustls with the ring provider.
+    mcp_orch::downstream::ensure_tls_provider();
+    // stdio servers run behind this same binary acting as their guard.
+    if let Ok(program) = std::env::current_exe() {
+        mcp_orch::downstream::use_child_guard(program);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

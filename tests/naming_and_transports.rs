@@ -174,3 +174,37 @@ async fn servers_start_concurrently_and_a_slow_one_times_out_alone() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_urls_are_spoken_with_tls() {
+    // A plain-HTTP listener: a client that really speaks TLS fails the handshake, one that
+    // had no TLS at all would fail with "scheme not supported" instead.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let proxy = Proxy::start(
+        json!({ "secure": { "url": format!("https://127.0.0.1:{port}/sse"), "startupTimeout": 10 } }),
+        &[],
+    )
+    .await;
+    let servers = proxy.settled().await;
+    let error = servers["servers"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(servers["servers"][0]["status"], "failed");
+    assert!(
+        error.contains("corrupt message") || error.to_lowercase().contains("tls"),
+        "expected a TLS handshake failure, got: {error}"
+    );
+    proxy.stop().await;
+}

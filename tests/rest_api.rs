@@ -130,8 +130,10 @@ async fn tools_servers_health_and_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_to_a_failed_server_answer_at_once_with_a_clear_error() {
-    let proxy = Proxy::start(
-        json!({ "dead": { "command": common::FIXTURE, "args": ["--stdio"] } }),
+    // A long restart backoff keeps the crashed server down while we look at it.
+    let proxy = Proxy::start_with(
+        json!({ "mcpServers": { "dead": { "command": common::FIXTURE, "args": ["--stdio"] } } }),
+        Some("proxy:\n  restart: {initial_backoff: 60s}\n"),
         &[],
     )
     .await;
@@ -158,6 +160,24 @@ async fn calls_to_a_failed_server_answer_at_once_with_a_clear_error() {
             .is_some_and(|e| e.contains("code 7")),
         "{dead}"
     );
+    assert_eq!(dead["last_exit_code"], 7, "{dead}");
+    // The restart is scheduled with the configured backoff.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let (_, servers) = proxy.get("/servers").await;
+        let dead = find(&servers["servers"], "name", "dead").clone();
+        if dead["next_retry_seconds"]
+            .as_f64()
+            .is_some_and(|s| s > 30.0)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no restart scheduled: {dead}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let (_, health) = proxy.get("/health").await;
     assert_eq!(health["status"], "degraded");
     proxy.stop().await;

@@ -51,6 +51,21 @@ impl ApiError {
                 "TOOL_NOT_FOUND",
                 json!({ "tool": tool }),
             ),
+            RouterError::UnknownPrompt(prompt) => (
+                StatusCode::NOT_FOUND,
+                "PROMPT_NOT_FOUND",
+                json!({ "prompt": prompt }),
+            ),
+            RouterError::UnknownUri(uri) => (
+                StatusCode::NOT_FOUND,
+                "RESOURCE_NOT_FOUND",
+                json!({ "uri": uri }),
+            ),
+            RouterError::AmbiguousUri { uri, servers } => (
+                StatusCode::CONFLICT,
+                "AMBIGUOUS_RESOURCE",
+                json!({ "uri": uri, "servers": servers }),
+            ),
             RouterError::UnknownServer(server) => (
                 StatusCode::NOT_FOUND,
                 "SERVER_NOT_FOUND",
@@ -114,6 +129,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// RFC 3339 UTC timestamp with millisecond precision.
+pub fn rfc3339_millis(time: std::time::SystemTime) -> String {
+    let millis = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or(0);
+    let seconds = humantime_rfc3339(time);
+    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
+}
+
 /// RFC 3339 UTC timestamp with second precision, without a date-time dependency.
 pub fn humantime_rfc3339(time: std::time::SystemTime) -> String {
     let secs = time
@@ -148,5 +173,7 @@ mod tests {
         assert_eq!(humantime_rfc3339(t), "2024-01-15T11:00:00Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(humantime_rfc3339(leap), "2000-02-29T00:00:00Z");
+        let fraction = UNIX_EPOCH + Duration::from_millis(1_705_316_400_042);
+        assert_eq!(rfc3339_millis(fraction), "2024-01-15T11:00:00.042Z");
     }
 }

@@ -1,21 +1,30 @@
-//! The merged catalogue: every exposed tool name ↔ `(server, original name)`.
+//! The merged catalogue: what clients see of all servers together, and how each exposed
+//! name or URI maps back to `(server, original)`.
 //!
-//! A [`Catalog`] is an immutable snapshot built from the tool lists the downstreams reported;
-//! the router swaps in a new one whenever a server becomes ready, changes its list or goes
-//! away. Lookups never parse names: the exposed name is a key in a map. This module never
-//! talks to a server.
+//! A [`Catalog`] is an immutable snapshot built from the lists the ready servers reported
+//! (tools, prompts, resources, resource templates); the router swaps in a new one whenever a
+//! server becomes ready, changes a list or goes away. Tool and prompt names are namespaced
+//! (see [`naming`]); resource URIs pass through unchanged unless two servers list the same
+//! one (see [`uri`]). Lookups never parse names: every exposed name is a key in a map. This
+//! module never talks to a server.
 
 mod naming;
+mod resources;
+mod uri;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use rmcp::model::Tool;
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
 pub use naming::{MAX_EXPOSED_NAME_LEN, NameRequest, assign_exposed_names, is_client_safe};
+pub use resources::{CatalogResource, CatalogTemplate, UriRoute};
+pub use uri::{
+    NAMESPACE_SCHEME, UriTemplate, namespaced_template, namespaced_uri, parse_namespaced,
+};
 
-/// The tools one ready server contributes, as it listed them (after its tool filter).
-#[derive(Debug, Clone)]
+/// What one ready server contributes, as it listed it (tools after its tool filter).
+#[derive(Debug, Clone, Default)]
 pub struct ServerTools {
     /// The server's name (the `mcpServers` key).
     pub server: Arc<str>,
@@ -23,6 +32,26 @@ pub struct ServerTools {
     pub prefix: String,
     /// Its tools with their original names, in the server's order.
     pub tools: Arc<Vec<Tool>>,
+    /// Its prompts, original names.
+    pub prompts: Arc<Vec<Prompt>>,
+    /// Its concrete resources.
+    pub resources: Arc<Vec<Resource>>,
+    /// Its resource templates.
+    pub templates: Arc<Vec<ResourceTemplate>>,
+    /// Whether it has the resources capability (it may serve URIs it does not list).
+    pub serves_resources: bool,
+}
+
+impl ServerTools {
+    /// A server that contributes only tools.
+    pub fn tools_only(server: Arc<str>, prefix: impl Into<String>, tools: Arc<Vec<Tool>>) -> Self {
+        ServerTools {
+            server,
+            prefix: prefix.into(),
+            tools,
+            ..ServerTools::default()
+        }
+    }
 }
 
 /// One tool of the merged catalogue.
@@ -38,7 +67,17 @@ pub struct CatalogTool {
     pub tool: Tool,
 }
 
-/// An immutable snapshot of the merged tools.
+/// One prompt of the merged catalogue (named like tools).
+#[derive(Debug, Clone)]
+pub struct CatalogPrompt {
+    pub exposed: Arc<str>,
+    pub server: Arc<str>,
+    pub original: Arc<str>,
+    /// The definition with `name` replaced by the exposed name.
+    pub prompt: Prompt,
+}
+
+/// An immutable snapshot of everything the ready servers offer.
 #[derive(Debug, Default)]
 pub struct Catalog {
     /// In server-name order, then each server's own order.
@@ -47,6 +86,10 @@ pub struct Catalog {
     by_exposed: HashMap<Arc<str>, usize>,
     /// `(server, original)` → index into `tools`, for the REST face's `{server}.{tool}`.
     by_original: HashMap<(Arc<str>, Arc<str>), usize>,
+    prompts: Vec<CatalogPrompt>,
+    prompt_by_exposed: HashMap<Arc<str>, usize>,
+    /// Resources, templates and URI routing.
+    resources: resources::ResourceIndex,
 }
 
 impl Catalog {
@@ -54,34 +97,11 @@ impl Catalog {
     /// server name so names and listing order are deterministic.
     pub fn build(mut servers: Vec<ServerTools>, separator: &str) -> Catalog {
         servers.sort_by(|a, b| a.server.cmp(&b.server));
-        let mut pairs: Vec<(&ServerTools, &Tool)> = Vec::new();
-        for server in &servers {
-            let mut seen = std::collections::HashSet::new();
-            for tool in server.tools.iter() {
-                if seen.insert(tool.name.as_ref()) {
-                    pairs.push((server, tool));
-                } else {
-                    tracing::warn!(server = %server.server, tool = %tool.name,
-                        "server listed the same tool twice; keeping the first");
-                }
-            }
-        }
-        let requests: Vec<NameRequest<'_>> = pairs
-            .iter()
-            .map(|(server, tool)| NameRequest {
-                server: &server.server,
-                prefix: &server.prefix,
-                original: &tool.name,
-            })
-            .collect();
-        let names = assign_exposed_names(&requests, separator, MAX_EXPOSED_NAME_LEN);
+        let mut catalog = Catalog::default();
 
-        let mut catalog = Catalog {
-            tools: Vec::with_capacity(pairs.len()),
-            by_exposed: HashMap::with_capacity(pairs.len()),
-            by_original: HashMap::with_capacity(pairs.len()),
-        };
-        for ((server, tool), exposed) in pairs.into_iter().zip(names) {
+        let tools = unique_by_name(&servers, "tool", |s| s.tools.iter(), |t| t.name.as_ref());
+        let names = exposed_names(&tools, separator, |t| t.name.as_ref());
+        for ((server, tool), exposed) in tools.into_iter().zip(names) {
             let exposed: Arc<str> = exposed.into();
             let original: Arc<str> = Arc::from(tool.name.as_ref());
             let mut renamed = tool.clone();
@@ -98,6 +118,30 @@ impl Catalog {
                 tool: renamed,
             });
         }
+
+        let prompts = unique_by_name(
+            &servers,
+            "prompt",
+            |s| s.prompts.iter(),
+            |p| p.name.as_str(),
+        );
+        let names = exposed_names(&prompts, separator, |p| p.name.as_str());
+        for ((server, prompt), exposed) in prompts.into_iter().zip(names) {
+            let exposed: Arc<str> = exposed.into();
+            let mut renamed = prompt.clone();
+            renamed.name = exposed.to_string();
+            catalog
+                .prompt_by_exposed
+                .insert(exposed.clone(), catalog.prompts.len());
+            catalog.prompts.push(CatalogPrompt {
+                exposed,
+                server: server.server.clone(),
+                original: Arc::from(prompt.name.as_str()),
+                prompt: renamed,
+            });
+        }
+
+        catalog.resources = resources::ResourceIndex::build(&servers);
         catalog
     }
 
@@ -127,12 +171,49 @@ impl Catalog {
         self.tools.len()
     }
 
-    /// Whether it holds none.
+    /// Whether it holds no tools.
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
     }
 
-    /// Whether two snapshots expose the same names with the same definitions (used to decide
+    /// All prompts, in catalogue order.
+    pub fn prompts(&self) -> &[CatalogPrompt] {
+        &self.prompts
+    }
+
+    /// The prompt clients call `exposed`.
+    pub fn prompt(&self, exposed: &str) -> Option<&CatalogPrompt> {
+        self.prompt_by_exposed
+            .get(exposed)
+            .map(|&i| &self.prompts[i])
+    }
+
+    /// All resources, as exposed.
+    pub fn resources(&self) -> &[CatalogResource] {
+        self.resources.resources()
+    }
+
+    /// All resource templates, as exposed.
+    pub fn templates(&self) -> &[CatalogTemplate] {
+        self.resources.templates()
+    }
+
+    /// Which server a URI (as a client sent it) belongs to, and its original form.
+    pub fn route_uri(&self, uri: &str) -> UriRoute {
+        self.resources.route(uri)
+    }
+
+    /// The template clients know as `exposed` (for `completion/complete`).
+    pub fn template(&self, exposed: &str) -> Option<&CatalogTemplate> {
+        self.resources.template(exposed)
+    }
+
+    /// The URI clients see for `original` of `server` (namespaced when it collides).
+    pub fn exposed_uri(&self, server: &str, original: &str) -> String {
+        self.resources.exposed_uri(server, original)
+    }
+
+    /// Whether two snapshots expose the same tools with the same definitions (used to decide
     /// whether `notifications/tools/list_changed` must go out).
     pub fn same_tools_as(&self, other: &Catalog) -> bool {
         self.tools.len() == other.tools.len()
@@ -142,6 +223,62 @@ impl Catalog {
                 .zip(&other.tools)
                 .all(|(a, b)| a.server == b.server && a.tool == b.tool)
     }
+
+    /// Whether the prompts are the same in both snapshots.
+    pub fn same_prompts_as(&self, other: &Catalog) -> bool {
+        self.prompts.len() == other.prompts.len()
+            && self
+                .prompts
+                .iter()
+                .zip(&other.prompts)
+                .all(|(a, b)| a.server == b.server && a.prompt == b.prompt)
+    }
+
+    /// Whether resources and templates are the same in both snapshots.
+    pub fn same_resources_as(&self, other: &Catalog) -> bool {
+        self.resources.same_as(&other.resources)
+    }
+}
+
+/// Every `(server, item)` pair in catalogue order, dropping an item a server listed twice.
+fn unique_by_name<'a, T: 'a, I>(
+    servers: &'a [ServerTools],
+    kind: &str,
+    items: impl Fn(&'a ServerTools) -> I,
+    name: impl Fn(&T) -> &str,
+) -> Vec<(&'a ServerTools, &'a T)>
+where
+    I: Iterator<Item = &'a T>,
+{
+    let mut pairs = Vec::new();
+    for server in servers {
+        let mut seen = HashSet::new();
+        for item in items(server) {
+            if seen.insert(name(item).to_owned()) {
+                pairs.push((server, item));
+            } else {
+                tracing::warn!(server = %server.server, kind, name = name(item),
+                    "server listed the same name twice; keeping the first");
+            }
+        }
+    }
+    pairs
+}
+
+fn exposed_names<T>(
+    pairs: &[(&ServerTools, &T)],
+    separator: &str,
+    name: impl Fn(&T) -> &str,
+) -> Vec<String> {
+    let requests: Vec<NameRequest<'_>> = pairs
+        .iter()
+        .map(|(server, item)| NameRequest {
+            server: &server.server,
+            prefix: &server.prefix,
+            original: name(item),
+        })
+        .collect();
+    assign_exposed_names(&requests, separator, MAX_EXPOSED_NAME_LEN)
 }
 
 #[cfg(test)]
@@ -161,11 +298,11 @@ mod tests {
     }
 
     fn server(name: &str, prefix: &str, tools: &[&str]) -> ServerTools {
-        ServerTools {
-            server: name.into(),
-            prefix: prefix.into(),
-            tools: Arc::new(tools.iter().map(|t| tool(t)).collect()),
-        }
+        ServerTools::tools_only(
+            name.into(),
+            prefix,
+            Arc::new(tools.iter().map(|t| tool(t)).collect()),
+        )
     }
 
     #[test]
@@ -228,5 +365,21 @@ mod tests {
         let c = Catalog::build(vec![server("s", "s", &["t", "u"])], "__");
         assert!(a.same_tools_as(&b));
         assert!(!a.same_tools_as(&c));
+    }
+
+    #[test]
+    fn prompts_are_namespaced_like_tools() {
+        let mut s = server("srv", "srv", &[]);
+        s.prompts = Arc::new(vec![Prompt::new("greet", Some("hi"), None)]);
+        let mut bare = server("bare", "", &[]);
+        bare.prompts = Arc::new(vec![Prompt::new("greet", Some("hi"), None)]);
+        let catalog = Catalog::build(vec![s, bare], "__");
+        let names: Vec<&str> = catalog.prompts().iter().map(|p| &*p.exposed).collect();
+        assert_eq!(names, ["greet", "srv__greet"]);
+        assert_eq!(
+            catalog.prompt("srv__greet").map(|p| &*p.original),
+            Some("greet")
+        );
+        assert_eq!(catalog.prompt("greet").map(|p| &*p.server), Some("bare"));
     }
 }

@@ -44,6 +44,47 @@ pub struct ServerEntry {
     pub startup_timeout: Option<Duration>,
     /// Which of its tools are exposed (`"tools": {"include": [...], "exclude": [...]}`).
     pub tools: ToolFilter,
+    /// `"isolation"`: one process shared by every upstream session (default), or one per
+    /// session so server→client requests are always attributed exactly.
+    pub isolation: Isolation,
+    /// `"maxSessions"`: cap on per-session processes when isolated (default 16).
+    pub max_sessions: usize,
+    /// `"capabilities"`: which client capabilities mcp-orch advertises to this server on its
+    /// clients' behalf (all on by default).
+    pub capabilities: ForwardedCapabilities,
+    /// `"toolTimeouts"`: per-tool call timeouts (original tool names) overriding `timeout`.
+    pub tool_timeouts: BTreeMap<String, Duration>,
+    /// `"maxTimeout"`: ceiling on a call even while progress extends it; `None` = global.
+    pub max_timeout: Option<Duration>,
+}
+
+/// How a server's process is shared between upstream sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// One long-lived process (or remote session) for everyone.
+    #[default]
+    Shared,
+    /// One per upstream session, started on its first use, stopped when it ends.
+    Session,
+}
+
+/// Client capabilities advertised to a server; requests of a kind turned off are never
+/// relayed (the server should not send them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardedCapabilities {
+    pub sampling: bool,
+    pub elicitation: bool,
+    pub roots: bool,
+}
+
+impl Default for ForwardedCapabilities {
+    fn default() -> Self {
+        ForwardedCapabilities {
+            sampling: true,
+            elicitation: true,
+            roots: true,
+        }
+    }
 }
 
 /// Where a server lives and how mcp-orch talks to it.

@@ -14,8 +14,10 @@
 mod duration;
 mod error;
 mod expand;
+mod lifecycle;
 mod locate;
 mod mcp_servers;
+mod security_section;
 mod server_entry;
 mod service;
 mod service_sections;
@@ -27,14 +29,15 @@ mod warning;
 pub use duration::parse_duration;
 pub use error::ConfigError;
 pub use expand::{ExpandWarning, expand_env};
+pub use lifecycle::{HealthPolicy, RestartPolicy};
 pub use locate::{Located, locate_mcp_config, locate_service_config};
 pub use mcp_servers::{
-    McpServers, ServerEntry, ToolFilter, TransportSpec, load_mcp_servers, parse_mcp_servers,
-    parse_mcp_servers_with,
+    ForwardedCapabilities, Isolation, McpServers, ServerEntry, ToolFilter, TransportSpec,
+    load_mcp_servers, parse_mcp_servers, parse_mcp_servers_with,
 };
 pub use service::{
-    ApiKeyEntry, ExecutionSettings, LlmSettings, Mode, Permission, ProxySettings, SecuritySettings,
-    ServerSettings, ServiceConfig, load_service_config, parse_service_config,
-    parse_service_config_with,
+    ApiKeyEntry, ExecutionSettings, LlmSettings, Mode, Permission, ProxySettings, Rate,
+    RateLimitSettings, SecuritySettings, ServerSettings, ServiceConfig, load_service_config,
+    parse_service_config, parse_service_config_with,
 };
 pub use warning::{ConfigWarning, WarningKind};

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::transport::parse_transport;
 use super::tree::{Walk, child, field, index};
-use super::{ConfigError, ServerEntry, ToolFilter};
+use super::{ConfigError, ForwardedCapabilities, Isolation, ServerEntry, ToolFilter};
 
 /// Longest accepted server name, in characters.
 const MAX_NAME_CHARS: usize = 128;
@@ -29,7 +29,15 @@ const KNOWN_KEYS: &[&str] = &[
     "startupTimeout",
     "startup_timeout",
     "tools",
+    "isolation",
+    "maxSessions",
+    "capabilities",
+    "toolTimeouts",
+    "maxTimeout",
 ];
+
+/// Default cap on per-session processes of an `"isolation": "session"` server.
+pub(super) const DEFAULT_MAX_SESSIONS: usize = 16;
 
 /// Parses the entry `name` found at `path`; `base_dir` resolves a relative `cwd`.
 pub(super) fn parse_entry(
@@ -85,7 +93,48 @@ pub(super) fn parse_entry(
         Some(v) => parse_tools(walk, &key("tools"), v)?,
         None => ToolFilter::default(),
     };
+    let isolation = match field(map, "isolation") {
+        None => Isolation::Shared,
+        Some(v) => match walk.string(&key("isolation"), v)?.as_str() {
+            "shared" => Isolation::Shared,
+            "session" => Isolation::Session,
+            _ => {
+                return Err(walk.invalid(
+                    &key("isolation"),
+                    "`shared` (one process for every session) or `session` (one per session)",
+                    Some(v),
+                ));
+            }
+        },
+    };
+    let max_sessions = match field(map, "maxSessions") {
+        Some(v) => walk.integer(
+            &key("maxSessions"),
+            v,
+            1,
+            10_000,
+            "a number of sessions between 1 and 10000",
+        )? as usize,
+        None => DEFAULT_MAX_SESSIONS,
+    };
+    let capabilities = match field(map, "capabilities") {
+        Some(v) => parse_capabilities(walk, &key("capabilities"), v)?,
+        None => ForwardedCapabilities::default(),
+    };
+    let mut tool_timeouts = std::collections::BTreeMap::new();
+    if let Some(v) = field(map, "toolTimeouts") {
+        let path = key("toolTimeouts");
+        let timeouts = walk.object(&path, v, "an object of tool name → timeout")?;
+        for (tool, value) in timeouts {
+            tool_timeouts.insert(tool.clone(), walk.duration(&child(&path, tool), value)?);
+        }
+    }
+    let max_timeout = field(map, "maxTimeout")
+        .map(|v| walk.duration(&key("maxTimeout"), v))
+        .transpose()?;
     Ok(ServerEntry {
+        tool_timeouts,
+        max_timeout,
         name: name.to_string(),
         transport,
         disabled,
@@ -93,6 +142,33 @@ pub(super) fn parse_entry(
         timeout,
         startup_timeout,
         tools,
+        isolation,
+        max_sessions,
+        capabilities,
+    })
+}
+
+fn parse_capabilities(
+    walk: &mut Walk,
+    path: &str,
+    value: &Value,
+) -> Result<ForwardedCapabilities, ConfigError> {
+    let map = walk.object(
+        path,
+        value,
+        "an object like {\"sampling\": true, \"elicitation\": true, \"roots\": true}",
+    )?;
+    walk.unknown_keys(path, map, &["sampling", "elicitation", "roots"]);
+    let flag = |walk: &mut Walk, name: &str| -> Result<bool, ConfigError> {
+        match field(map, name) {
+            Some(v) => walk.boolean(&child(path, name), v),
+            None => Ok(true),
+        }
+    };
+    Ok(ForwardedCapabilities {
+        sampling: flag(walk, "sampling")?,
+        elicitation: flag(walk, "elicitation")?,
+        roots: flag(walk, "roots")?,
     })
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::expand::expand_tree;
+use super::lifecycle::{HealthPolicy, RestartPolicy};
 use super::service_sections::parse_sections;
 use super::syntax::parse_yaml;
 use super::tree::Walk;
@@ -65,15 +66,125 @@ pub struct ProxySettings {
     pub default_timeout: Duration,
     /// Time a server gets to start and initialize when it sets none. Default 60 s.
     pub startup_timeout: Duration,
+    /// Hard ceiling on a call even while progress keeps extending it. Default 600 s.
+    pub max_timeout: Duration,
+    /// On shutdown, how long calls in flight may finish before servers are stopped. Default 10 s.
+    pub shutdown_grace: Duration,
+    /// Reload when `mcp-config.json` or `config.yaml` changes on disk. Default true.
+    pub watch_config: bool,
+    /// How servers that went away are restarted.
+    pub restart: RestartPolicy,
+    /// Periodic pings.
+    pub health: HealthPolicy,
 }
 
-/// `security:` — consumed by the security layer (issue 5).
-#[derive(Debug, Clone, PartialEq, Default)]
+/// `security:` — who may call the HTTP faces and how hard they may push; consumed by
+/// `crate::security`. Defaults are safe for a loopback-only process.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SecuritySettings {
-    /// Require an API key on the HTTP endpoints. Default false.
+    /// Require credentials on the HTTP faces even when no key is configured (then every
+    /// request is refused). Authentication is also on whenever a key or `JWT_SECRET` exists.
+    /// Default false.
     pub enable_auth: bool,
     /// The accepted keys; names and keys are unique, keys non-empty. Default none.
     pub api_keys: Vec<ApiKeyEntry>,
+    /// `Host` header values accepted (`name` or `name:port`; `*` accepts any), against DNS
+    /// rebinding. Default the loopback names; the bind address is always added.
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` header values accepted (`scheme://host[:port]`, `:*` for any port; `*`
+    /// accepts any). A request without `Origin` (not a browser) is not checked. Default the
+    /// loopback origins.
+    pub allowed_origins: Vec<String>,
+    /// Browser origins answered with CORS headers (also `CORS_ORIGINS`, comma-separated).
+    /// Empty (the default) means CORS is off.
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted; a bigger one is answered 413. Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// Time a client gets to send a request's headers (and that an idle connection is kept).
+    /// Default 10 s.
+    pub header_timeout: Duration,
+    /// Time a client gets to send a request's body once its headers arrived. Default 30 s.
+    pub body_timeout: Duration,
+    /// `security.rate_limits`.
+    pub rate_limits: RateLimitSettings,
+}
+
+/// `security.rate_limits:` — requests per client and endpoint class; `None` is unlimited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitSettings {
+    /// Searching a server registry (no route yet). Default 100 per hour.
+    pub discovery: Option<Rate>,
+    /// Reload, start/stop/restart, add/remove servers. Default 100 per hour.
+    pub management: Option<Rate>,
+    /// Starting and cancelling batches. Default 500 per hour.
+    pub batch: Option<Rate>,
+    /// Tool calls over REST, all MCP traffic (`/mcp`, `/sse`, `/message`), listings, logs,
+    /// batch status, `/health`. Default 6000 per minute.
+    pub calls: Option<Rate>,
+    /// Most clients (keys, or IP addresses when auth is off) tracked per class; the least
+    /// recently limited one is forgotten first. Default 10000.
+    pub max_clients: usize,
+}
+
+/// `N` requests per `period`, e.g. `100/h`: a burst of `N`, refilled evenly over `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests allowed in one period (at least 1).
+    pub count: u32,
+    /// The period the count refills over.
+    pub period: Duration,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings {
+            enable_auth: false,
+            api_keys: Vec::new(),
+            allowed_hosts: ["localhost", "127.0.0.1", "::1"]
+                .map(str::to_owned)
+                .to_vec(),
+            allowed_origins: [
+                "http://localhost:*",
+                "http://127.0.0.1:*",
+                "http://[::1]:*",
+                "https://localhost:*",
+                "https://127.0.0.1:*",
+                "https://[::1]:*",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            rate_limits: RateLimitSettings::default(),
+        }
+    }
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        let hour = Duration::from_secs(3600);
+        RateLimitSettings {
+            discovery: Some(Rate {
+                count: 100,
+                period: hour,
+            }),
+            management: Some(Rate {
+                count: 100,
+                period: hour,
+            }),
+            batch: Some(Rate {
+                count: 500,
+                period: hour,
+            }),
+            calls: Some(Rate {
+                count: 6000,
+                period: Duration::from_secs(60),
+            }),
+            max_clients: 10_000,
+        }
+    }
 }
 
 /// One `security.api_keys[]` entry. `Debug` never prints the key.
@@ -106,6 +217,31 @@ pub enum Permission {
     Write,
     /// `execute`
     Execute,
+}
+
+impl Permission {
+    /// Every permission, in order.
+    pub const ALL: [Permission; 3] = [Permission::Read, Permission::Write, Permission::Execute];
+
+    /// The name used in config files, JWT claims and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Write => "write",
+            Permission::Execute => "execute",
+        }
+    }
+
+    /// The permission called `name` (`read`, `write`, `execute`).
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `llm:` — kept as the parsed YAML tree until the batch planner (issue 6) types it.
@@ -160,6 +296,11 @@ impl Default for ProxySettings {
             separator: "__".to_string(),
             default_timeout: Duration::from_secs(60),
             startup_timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(600),
+            shutdown_grace: Duration::from_secs(10),
+            watch_config: true,
+            restart: RestartPolicy::default(),
+            health: HealthPolicy::default(),
         }
     }
 }

@@ -4,10 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::tree::{Walk, child, field, index};
+use super::tree::{Walk, field};
 use super::{
-    ApiKeyEntry, ConfigError, ExecutionSettings, LlmSettings, Mode, Permission, ProxySettings,
-    SecuritySettings, ServerSettings, ServiceConfig,
+    ConfigError, ExecutionSettings, LlmSettings, Mode, ProxySettings, ServerSettings, ServiceConfig,
 };
 
 /// The LLM providers the batch planner knows.
@@ -36,7 +35,7 @@ pub(super) fn parse_sections(
         parse_proxy(walk, section, &mut out.proxy)?;
     }
     if let Some(section) = section(walk, root, "security")? {
-        parse_security(walk, section, &mut out.security)?;
+        super::security_section::parse_security(walk, section, &mut out.security)?;
     }
     if let Some(value) = field(root, "llm") {
         out.llm = parse_llm(walk, value)?;
@@ -86,11 +85,12 @@ fn parse_proxy(
     map: &Map<String, Value>,
     out: &mut ProxySettings,
 ) -> Result<(), ConfigError> {
-    walk.unknown_keys(
-        "proxy",
-        map,
-        &["separator", "default_timeout", "startup_timeout"],
-    );
+    let known: Vec<&str> = ["separator", "default_timeout", "startup_timeout"]
+        .into_iter()
+        .chain(super::lifecycle::LIFECYCLE_KEYS.iter().copied())
+        .collect();
+    walk.unknown_keys("proxy", map, &known);
+    super::lifecycle::parse_lifecycle(walk, map, out)?;
     if let Some(v) = field(map, "separator") {
         let valid = |s: &str| {
             (1..=4).contains(&s.chars().count())
@@ -115,98 +115,6 @@ fn parse_proxy(
         out.startup_timeout = walk.duration("proxy.startup_timeout", v)?;
     }
     Ok(())
-}
-
-fn parse_security(
-    walk: &mut Walk,
-    map: &Map<String, Value>,
-    out: &mut SecuritySettings,
-) -> Result<(), ConfigError> {
-    walk.unknown_keys("security", map, &["enable_auth", "api_keys"]);
-    if let Some(v) = field(map, "enable_auth") {
-        out.enable_auth = walk.boolean("security.enable_auth", v)?;
-    }
-    if let Some(v) = field(map, "api_keys") {
-        let list_path = "security.api_keys";
-        let expected = format!(
-            "{} of {{name, key, permissions}} entries",
-            walk.array_word()
-        );
-        let items = v
-            .as_array()
-            .ok_or_else(|| walk.invalid(list_path, &expected, Some(v)))?;
-        out.api_keys.clear();
-        for (i, item) in items.iter().enumerate() {
-            let path = index(list_path, i);
-            let entry = parse_api_key(walk, &path, item)?;
-            for (j, earlier) in out.api_keys.iter().enumerate() {
-                for (what, same) in [
-                    ("name", earlier.name == entry.name),
-                    ("key", earlier.key == entry.key),
-                ] {
-                    if same {
-                        return Err(walk.invalid_with(
-                            &child(&path, what),
-                            format!(
-                                "a {what} different from `{}`",
-                                child(&index(list_path, j), what)
-                            ),
-                            ", but both are the same".into(),
-                        ));
-                    }
-                }
-            }
-            out.api_keys.push(entry);
-        }
-    }
-    Ok(())
-}
-
-fn parse_api_key(walk: &mut Walk, path: &str, value: &Value) -> Result<ApiKeyEntry, ConfigError> {
-    let map = walk.object(
-        path,
-        value,
-        "a mapping with `name`, `key` and `permissions`",
-    )?;
-    walk.unknown_keys(path, map, &["name", "key", "permissions"]);
-    let name = walk.non_empty_string(
-        &child(path, "name"),
-        walk.required(path, map, "name", "a non-empty name")?,
-        "a non-empty name",
-    )?;
-    let key = walk.secret_string(
-        &child(path, "key"),
-        walk.required(path, map, "key", "a non-empty key")?,
-        "a non-empty key",
-    )?;
-    let permissions_expected = "a list of permissions (`read`, `write`, `execute`)";
-    let permissions_path = child(path, "permissions");
-    let listed = walk.string_list(
-        &permissions_path,
-        walk.required(path, map, "permissions", permissions_expected)?,
-    )?;
-    let mut permissions = Vec::with_capacity(listed.len());
-    for (i, name) in listed.iter().enumerate() {
-        permissions.push(match name.as_str() {
-            "read" => Permission::Read,
-            "write" => Permission::Write,
-            "execute" => Permission::Execute,
-            _ => {
-                return Err(walk.invalid(
-                    &index(&permissions_path, i),
-                    "one of `read`, `write`, `execute`",
-                    Some(&Value::String(name.clone())),
-                ));
-            }
-        });
-    }
-    permissions.sort();
-    permissions.dedup();
-    Ok(ApiKeyEntry {
-        name,
-        key,
-        permissions,
-    })
 }
 
 fn parse_llm(walk: &Walk, value: &Value) -> Result<LlmSettings, ConfigError> {
@@ -271,7 +179,7 @@ fn parse_execution(
 mod tests {
     use std::time::Duration;
 
-    use super::super::{ConfigWarning, WarningKind, parse_service_config_with};
+    use super::super::{ConfigWarning, Permission, Rate, WarningKind, parse_service_config_with};
     use super::*;
     use serde_json::json;
 
@@ -309,6 +217,13 @@ security:
   api_keys:
     - {name: a, key: "${API_KEY}", permissions: [write, read, write]}
     - {name: b, key: literal, permissions: []}
+  allowed_hosts: "mcp.example.com, 10.0.0.5:3000"
+  allowed_origins: [https://app.example.com, "null"]
+  cors_origins: [https://app.example.com]
+  max_body_size: 64KiB
+  header_timeout: 2s
+  body_timeout: 3s
+  rate_limits: {discovery: off, management: 5/min, batch: 10/h, calls: 100/s, max_clients: 20}
 llm:
   provider: bedrock
   region: ${AWS_REGION:-us-east-1}
@@ -330,6 +245,7 @@ execution: {max_parallel_tasks: 1, task_timeout: 500ms, retry_count: 0}
                 separator: ".".into(),
                 default_timeout: Duration::from_millis(1500),
                 startup_timeout: Duration::from_secs(120),
+                ..ProxySettings::default()
             }
         );
         assert!(config.security.enable_auth);
@@ -338,6 +254,35 @@ execution: {max_parallel_tasks: 1, task_timeout: 500ms, retry_count: 0}
             [Permission::Read, Permission::Write]
         );
         assert_eq!(config.security.api_keys[1].key, "literal");
+        assert_eq!(
+            config.security.allowed_hosts,
+            ["mcp.example.com", "10.0.0.5:3000"]
+        );
+        assert_eq!(
+            config.security.allowed_origins,
+            ["https://app.example.com", "null"]
+        );
+        assert_eq!(config.security.cors_origins, ["https://app.example.com"]);
+        assert_eq!(config.security.max_body_bytes, 64 * 1024);
+        assert_eq!(config.security.header_timeout, Duration::from_secs(2));
+        assert_eq!(config.security.body_timeout, Duration::from_secs(3));
+        let limits = &config.security.rate_limits;
+        assert_eq!(limits.discovery, None);
+        assert_eq!(
+            limits.management,
+            Some(Rate {
+                count: 5,
+                period: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(
+            limits.calls,
+            Some(Rate {
+                count: 100,
+                period: Duration::from_secs(1)
+            })
+        );
+        assert_eq!(limits.max_clients, 20);
         assert_eq!(config.llm.provider.as_deref(), Some("bedrock"));
         assert_eq!(
             config.llm.raw,
@@ -418,6 +363,17 @@ execution: {max_parallel_tasks: 1, task_timeout: 500ms, retry_count: 0}
             ("security: {api_keys: [{name: a, key: k, permissions: [read, admin]}]}", "security.api_keys[0].permissions[1]", "expected one of `read`, `write`, `execute`, found \"admin\""),
             ("security: {api_keys: [{name: a, key: '${API_KEY}', permissions: []}, {name: b, key: '${API_KEY}', permissions: []}]}", "security.api_keys[1].key", "expected a key different from `security.api_keys[0].key`, but both are the same"),
             ("security: {api_keys: [{name: a, key: x, permissions: []}, {name: a, key: y, permissions: []}]}", "security.api_keys[1].name", "expected a name different from `security.api_keys[0].name`, but both are the same"),
+            ("security: {api_keys: [{name: a, key: 'two words', permissions: []}]}", "security.api_keys[0].key", "expected a key without spaces or control characters (it travels in an HTTP header)"),
+            ("security: {allowed_hosts: [localhost, 'http://x']}", "security.allowed_hosts[1]", "expected a host name, `name:port` or `*`, found \"http://x\""),
+            ("security: {allowed_hosts: 3}", "security.allowed_hosts", "expected a list of strings or a comma-separated string, found a number (3)"),
+            ("security: {allowed_origins: 'https://a.example, b.example'}", "security.allowed_origins", "expected an origin like `https://app.example.com`, `http://localhost:*`, `null` or `*`, found \"b.example\""),
+            ("security: {cors_origins: ['null']}", "security.cors_origins[0]", "expected an origin like `https://app.example.com`, `http://localhost:*` or `*`, found \"null\""),
+            ("security: {max_body_size: 4 mb}", "security.max_body_size", "expected a size from 1KiB to 1GiB: a number of bytes or a string like \"4MiB\", found \"4 mb\""),
+            ("security: {max_body_size: 10}", "security.max_body_size", "expected a size from 1KiB to 1GiB: a number of bytes or a string like \"4MiB\", found a number (10)"),
+            ("security: {header_timeout: 0}", "security.header_timeout", "expected a duration greater than zero, found a number (0)"),
+            ("security: {rate_limits: 5}", "security.rate_limits", "expected a mapping of rate limits per endpoint class, found a number (5)"),
+            ("security: {rate_limits: {calls: 100}}", "security.rate_limits.calls", "expected a rate like \"100/h\", \"500/hour\", \"6000/min\", \"10/s\", or \"off\", found a number (100)"),
+            ("security: {rate_limits: {max_clients: 0}}", "security.rate_limits.max_clients", "expected a whole number from 1 to 10000000, found a number (0)"),
             ("llm: openai", "llm", "expected a mapping of LLM settings, found \"openai\""),
             ("llm: {provider: OpenAI}", "llm.provider", "expected one of `azure`, `bedrock`, `openai`, `anthropic`, `gemini`, found \"OpenAI\""),
             ("execution: {max_parallel_tasks: 0}", "execution.max_parallel_tasks", "expected a whole number of at least 1, found a number (0)"),

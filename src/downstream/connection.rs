@@ -12,10 +12,11 @@
 //! it [`Inbound`] messages and drains its outbound queue.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use rmcp::model::{
     CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientJsonRpcMessage,
     ClientNotification, ClientRequest, ClientResult, EmptyResult, ErrorCode, ErrorData, GetMeta,
@@ -96,6 +97,8 @@ pub enum CallEvent {
     Progress(ProgressNotificationParam),
     /// The server asked the client something on behalf of this call; answer via `respond`.
     ServerRequest {
+        /// The server that asked.
+        server: Arc<str>,
         request: ServerRequest,
         respond: oneshot::Sender<Result<ClientResult, ErrorData>>,
     },
@@ -104,8 +107,19 @@ pub enum CallEvent {
 /// Per-request options.
 #[derive(Debug, Default)]
 pub struct CallOptions {
-    /// Give up (and cancel downstream) after this long.
+    /// The upstream session the call comes from (`None` for REST and batch callers); used to
+    /// attribute server→client requests when the wire cannot say which call caused them.
+    pub session: Option<u64>,
+    /// mcp-orch's own request (listing, subscribing, log level): it cannot have caused a
+    /// server→client request, so it never makes attribution ambiguous.
+    pub internal: bool,
+    /// Ask the server for progress (the caller had a progress token); needs `events`.
+    pub progress: bool,
+    /// Give up (and cancel downstream) after this long without an answer or progress.
     pub timeout: Duration,
+    /// Progress extends `timeout`, but never past this long after the start; `None` (or
+    /// not more than `timeout`) = no extension.
+    pub max_timeout: Option<Duration>,
     /// Where progress and server→client requests for this call go. When set, the request
     /// carries a progress token.
     pub events: Option<mpsc::UnboundedSender<CallEvent>>,
@@ -117,10 +131,30 @@ pub struct CallOptions {
 /// updates, log messages).
 pub type NotificationSink = Arc<dyn Fn(ServerNotification) + Send + Sync>;
 
+/// Answers a server→client request that no call in flight can take (e.g. `roots/list` sent
+/// after `roots/list_changed`).
+pub type RequestFallback =
+    Arc<dyn Fn(ServerRequest) -> BoxFuture<'static, Result<ClientResult, ErrorData>> + Send + Sync>;
+
+/// What a connection reports to its owner.
+#[derive(Clone)]
+pub struct ConnectionHooks {
+    pub sink: NotificationSink,
+    pub fallback: RequestFallback,
+}
+
 struct Pending {
     reply: oneshot::Sender<Result<Reply, ErrorData>>,
     events: Option<mpsc::UnboundedSender<CallEvent>>,
+    session: Option<u64>,
+    internal: bool,
+    /// Milliseconds after the connection was made when progress last arrived for this
+    /// request (`NO_PROGRESS` if never); progress extends the request's deadline.
+    progress_at: Arc<AtomicU64>,
 }
+
+/// `Pending::progress_at` before any progress.
+const NO_PROGRESS: u64 = u64::MAX;
 
 /// The shared session with one downstream server.
 pub struct Connection {
@@ -136,10 +170,15 @@ pub struct Connection {
     closed: CancellationToken,
     /// Why it ended (first reason wins).
     close_reason: OnceLock<String>,
-    /// Where notifications that belong to no call go.
-    sink: NotificationSink,
+    /// Where notifications that belong to no call, and requests no call can take, go.
+    hooks: ConnectionHooks,
     /// What the server said in `initialize`.
     info: OnceLock<InitializeResult>,
+    /// When the connection was made; `last_inbound_ms` counts from here.
+    created: std::time::Instant,
+    /// Milliseconds after `created` when the server last sent anything (health checks
+    /// count any traffic as a sign of life, so a busy server is not restarted).
+    last_inbound_ms: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Connection {
@@ -155,7 +194,7 @@ impl Connection {
     /// A connection whose outbound messages go to the returned receiver (the wire's).
     pub(crate) fn new(
         server: Arc<str>,
-        sink: NotificationSink,
+        hooks: ConnectionHooks,
     ) -> (Arc<Connection>, mpsc::Receiver<ClientJsonRpcMessage>) {
         let (outbound, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let connection = Arc::new(Connection {
@@ -165,8 +204,10 @@ impl Connection {
             outbound,
             closed: CancellationToken::new(),
             close_reason: OnceLock::new(),
-            sink,
+            hooks,
             info: OnceLock::new(),
+            created: std::time::Instant::now(),
+            last_inbound_ms: AtomicU64::new(0),
         });
         (connection, rx)
     }
@@ -228,6 +269,7 @@ impl Connection {
                 request,
                 CallOptions {
                     timeout,
+                    internal: true,
                     ..CallOptions::default()
                 },
             )
@@ -267,17 +309,23 @@ impl Connection {
             return Err(self.closed_error());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if options.events.is_some() {
+        let ceiling = options.max_timeout.filter(|max| *max > options.timeout);
+        // A token lets progress reach the caller, and lets progress extend the deadline.
+        if (options.progress && options.events.is_some()) || ceiling.is_some() {
             request
                 .get_meta_mut()
                 .set_progress_token(ProgressToken(NumberOrString::Number(id)));
         }
+        let progress_at = Arc::new(AtomicU64::new(NO_PROGRESS));
         let (reply_tx, reply_rx) = oneshot::channel();
         self.lock_pending().insert(
             id,
             Pending {
                 reply: reply_tx,
                 events: options.events,
+                session: options.session,
+                internal: options.internal,
+                progress_at: progress_at.clone(),
             },
         );
         let mut guard = PendingGuard {
@@ -286,7 +334,9 @@ impl Connection {
             sent: false,
             armed: true,
         };
-        let deadline = tokio::time::Instant::now() + options.timeout;
+        let start = tokio::time::Instant::now();
+        let mut deadline = start + options.timeout;
+        let last_chance = ceiling.map(|max| start + max);
         let cancel = options.cancel.unwrap_or_default();
         let message = ClientJsonRpcMessage::request(request, NumberOrString::Number(id));
 
@@ -303,24 +353,42 @@ impl Connection {
             _ = tokio::time::sleep_until(deadline) => return Err(self.timeout_error(options.timeout)),
         }
 
-        tokio::select! {
-            biased;
-            reply = reply_rx => {
-                guard.armed = false;
-                match reply {
-                    Ok(Ok(reply)) => Ok(reply),
-                    Ok(Err(error)) => Err(DownstreamError::Rpc { server: self.server.to_string(), error }),
-                    Err(_) => Err(self.closed_error()),
+        tokio::pin!(reply_rx);
+        loop {
+            tokio::select! {
+                biased;
+                reply = &mut reply_rx => {
+                    guard.armed = false;
+                    return match reply {
+                        Ok(Ok(reply)) => Ok(reply),
+                        Ok(Err(error)) => Err(DownstreamError::Rpc { server: self.server.to_string(), error }),
+                        Err(_) => Err(self.closed_error()),
+                    };
                 }
-            }
-            _ = self.closed.cancelled() => Err(self.closed_error()),
-            _ = cancel.cancelled() => {
-                guard.cancel_downstream("cancelled by the client");
-                Err(self.cancelled_error())
-            }
-            _ = tokio::time::sleep_until(deadline) => {
-                guard.cancel_downstream("timed out in mcp-orch");
-                Err(self.timeout_error(options.timeout))
+                _ = self.closed.cancelled() => return Err(self.closed_error()),
+                _ = cancel.cancelled() => {
+                    guard.cancel_downstream("cancelled by the client");
+                    return Err(self.cancelled_error());
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    // Progress since the deadline was set buys another `timeout`, up to
+                    // the ceiling.
+                    let last = progress_at.load(Ordering::Relaxed);
+                    if let Some(last_chance) = last_chance
+                        && last != NO_PROGRESS
+                    {
+                        let progressed = tokio::time::Instant::from_std(self.created)
+                            + Duration::from_millis(last);
+                        let extended = (progressed + options.timeout).min(last_chance);
+                        if extended > deadline {
+                            deadline = extended;
+                            continue;
+                        }
+                    }
+                    let waited = start.elapsed();
+                    guard.cancel_downstream("timed out in mcp-orch");
+                    return Err(self.timeout_error(if last != NO_PROGRESS { waited } else { options.timeout }));
+                }
             }
         }
     }
@@ -333,8 +401,27 @@ impl Connection {
             .map_err(|_| self.closed_error())
     }
 
+    /// How long since the server last sent anything.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_inbound_ms.load(Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(last)
+    }
+
+    /// Sends MCP `ping` and waits for the answer.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), DownstreamError> {
+        let request = ClientRequest::PingRequest(rmcp::model::PingRequest::default());
+        let options = CallOptions {
+            timeout,
+            internal: true,
+            ..CallOptions::default()
+        };
+        self.request(request, options).await.map(|_| ())
+    }
+
     /// Routes one message from the wire. Never blocks on a caller.
     pub(crate) fn dispatch(self: &Arc<Self>, inbound: Inbound) {
+        self.last_inbound_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         match inbound {
             Inbound::Reply { id, result } => {
                 let pending = match id {
@@ -350,21 +437,25 @@ impl Connection {
                 }
             }
             Inbound::Notification(ServerNotification::ProgressNotification(progress)) => {
-                let events = match &progress.params.progress_token.0 {
-                    NumberOrString::Number(n) => {
-                        self.lock_pending().get(n).and_then(|p| p.events.clone())
-                    }
+                let now = self.created.elapsed().as_millis() as u64;
+                let target = match &progress.params.progress_token.0 {
+                    NumberOrString::Number(n) => self.lock_pending().get(n).map(|p| {
+                        p.progress_at.store(now, Ordering::Relaxed);
+                        p.events.clone()
+                    }),
                     NumberOrString::String(_) => None,
                 };
-                match events {
-                    Some(events) => {
+                match target {
+                    Some(Some(events)) => {
                         let _ = events.send(CallEvent::Progress(progress.params));
                     }
+                    // Progress that only extends the deadline: the caller did not ask for it.
+                    Some(None) => {}
                     None => tracing::debug!(server = %self.server,
                         "dropping progress for a request no longer in flight"),
                 }
             }
-            Inbound::Notification(notification) => (self.sink)(notification),
+            Inbound::Notification(notification) => (self.hooks.sink)(notification),
             Inbound::Request {
                 id,
                 request,
@@ -375,8 +466,10 @@ impl Connection {
 
     /// Answers `ping` itself; hands other server→client requests to the call that caused
     /// them. With an exact origin (Streamable HTTP) that is the call whose stream carried
-    /// it; otherwise the one call in flight that accepts such requests. When that is not
-    /// unique, the server gets an error rather than a guess.
+    /// it; otherwise a call in flight that accepts such requests, provided every such call
+    /// belongs to one upstream session. Calls of several sessions make it ambiguous: the
+    /// server gets an error rather than a guess. With no call in flight, the owner's
+    /// fallback decides.
     fn handle_server_request(
         self: &Arc<Self>,
         id: RequestId,
@@ -387,37 +480,45 @@ impl Connection {
             self.respond(id, Ok(ClientResult::EmptyResult(EmptyResult {})));
             return;
         }
+        let method = server_request_method(&request);
         let target = {
             let pending = self.lock_pending();
             match origin {
-                Some(NumberOrString::Number(n)) => pending
-                    .get(&n)
-                    .and_then(|p| p.events.clone())
-                    .ok_or("the call that caused it is no longer in flight"),
+                Some(NumberOrString::Number(n)) => match pending.get(&n) {
+                    Some(call) => match &call.events {
+                        Some(events) => Target::Call(events.clone()),
+                        None => Target::Unanswerable,
+                    },
+                    None => Target::Fallback,
+                },
                 _ => {
-                    let mut candidates = pending.values().filter_map(|p| p.events.as_ref());
-                    match (candidates.next(), candidates.next()) {
-                        (Some(only), None) => Ok(only.clone()),
-                        (None, _) => Err("no call is in flight on this server to relay it to"),
-                        (Some(_), Some(_)) => Err(
-                            "several sessions have calls in flight on this shared server, so the \
-                             request cannot be attributed; use \"isolation\": \"session\" for it",
-                        ),
+                    let callers: Vec<&Pending> = pending.values().filter(|p| !p.internal).collect();
+                    let first_session = callers.first().map(|p| p.session);
+                    if callers.is_empty() {
+                        Target::Fallback
+                    } else if callers.iter().any(|p| Some(p.session) != first_session) {
+                        Target::Ambiguous
+                    } else {
+                        match callers.iter().find_map(|p| p.events.clone()) {
+                            Some(events) => Target::Call(events),
+                            None => Target::Unanswerable,
+                        }
                     }
                 }
             }
         };
-        let method = server_request_method(&request);
-        let events = match target {
-            Ok(events) => events,
-            Err(why) => {
-                tracing::warn!(server = %self.server, method, "cannot relay server request: {why}");
+        let answer = match target {
+            Target::Ambiguous => {
+                tracing::warn!(server = %self.server, method,
+                    "cannot attribute a server request: calls of several sessions are in flight");
                 self.respond(
                     id,
                     Err(ErrorData::new(
                         ErrorCode::INVALID_REQUEST,
                         format!(
-                            "mcp-orch cannot relay {method} from server '{}': {why}",
+                            "mcp-orch cannot relay {method} from server '{}': calls of several \
+                             sessions are in flight on this shared server, so the request cannot \
+                             be attributed; configure \"isolation\": \"session\" for it",
                             self.server
                         ),
                         None,
@@ -425,29 +526,54 @@ impl Connection {
                 );
                 return;
             }
+            Target::Unanswerable => {
+                self.respond(
+                    id,
+                    Err(ErrorData::new(
+                        ErrorCode::INVALID_REQUEST,
+                        format!(
+                            "mcp-orch cannot relay {method} from server '{}': the call that caused \
+                             it came from a caller that cannot answer (REST or batch)",
+                            self.server
+                        ),
+                        None,
+                    )),
+                );
+                return;
+            }
+            Target::Fallback => (self.hooks.fallback)(request),
+            Target::Call(events) => {
+                let (respond, answer) = oneshot::channel();
+                let delivered = events
+                    .send(CallEvent::ServerRequest {
+                        server: self.server.clone(),
+                        request,
+                        respond,
+                    })
+                    .is_ok();
+                if !delivered {
+                    self.respond(
+                        id,
+                        Err(ErrorData::internal_error(
+                            format!("mcp-orch: the call that caused {method} has ended"),
+                            None,
+                        )),
+                    );
+                    return;
+                }
+                Box::pin(async move {
+                    answer.await.unwrap_or_else(|_| {
+                        Err(ErrorData::internal_error(
+                            format!("mcp-orch: {method} was not answered by the client"),
+                            None,
+                        ))
+                    })
+                })
+            }
         };
-        let (respond, answer) = oneshot::channel();
-        if events
-            .send(CallEvent::ServerRequest { request, respond })
-            .is_err()
-        {
-            self.respond(
-                id,
-                Err(ErrorData::internal_error(
-                    format!("mcp-orch: the call that caused {method} has ended"),
-                    None,
-                )),
-            );
-            return;
-        }
         let connection = Arc::clone(self);
         tokio::spawn(async move {
-            let result = answer.await.unwrap_or_else(|_| {
-                Err(ErrorData::internal_error(
-                    format!("mcp-orch: {method} was not answered by the client"),
-                    None,
-                ))
-            });
+            let result = answer.await;
             connection.respond(id, result);
         });
     }
@@ -497,6 +623,18 @@ impl Connection {
     }
 }
 
+/// Who gets a server→client request.
+enum Target {
+    /// The call that caused it.
+    Call(mpsc::UnboundedSender<CallEvent>),
+    /// No call is in flight: the owner decides.
+    Fallback,
+    /// Calls of several callers are in flight.
+    Ambiguous,
+    /// It was caused by a caller that cannot answer (REST, batch).
+    Unanswerable,
+}
+
 /// Removes a request from the table when its caller stops waiting for any reason, and tells
 /// the server when the request had already been sent.
 struct PendingGuard<'a> {
@@ -518,6 +656,9 @@ impl PendingGuard<'_> {
         self.armed = false;
         let removed = self.connection.lock_pending().remove(&self.id);
         if removed.is_some() && self.sent && !self.connection.is_closed() {
+            tracing::debug!(server = %self.connection.server, id = self.id,
+                reason = reason.unwrap_or("the caller went away"),
+                "sending notifications/cancelled downstream");
             let notification = ClientNotification::CancelledNotification(
                 CancelledNotification::new(CancelledNotificationParam::new(
                     Some(NumberOrString::Number(self.id)),

@@ -45,3 +45,19 @@ pub fn humanize(duration: Duration) -> String {
         format!("{:.1}s", duration.as_secs_f64())
     }
 }
+
+/// An error with its whole `source()` chain, e.g. `error sending request: tls handshake
+/// failed: InvalidContentType` — HTTP clients put the useful part deep in the chain.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

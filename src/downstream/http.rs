@@ -18,7 +18,8 @@ use rmcp::transport::{StreamableHttpClientTransport, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, Inbound, NotificationSink, Reply};
+use super::connection::{Connection, ConnectionHooks, Inbound, Reply};
+use super::error::with_causes;
 
 /// A running HTTP wire; [`HttpHandle::stop`] closes the session.
 #[derive(Debug, Clone)]
@@ -59,13 +60,14 @@ pub fn connect(
     server: Arc<str>,
     url: &str,
     headers: &BTreeMap<String, String>,
-    sink: NotificationSink,
+    hooks: ConnectionHooks,
 ) -> Result<(Arc<Connection>, HttpHandle), String> {
+    super::ensure_tls_provider();
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
     config.custom_headers = build_headers(headers)?;
     config.reinit_on_expired_session = true;
     let transport = StreamableHttpClientTransport::from_config(config);
-    let (connection, outbound) = Connection::new(server, sink);
+    let (connection, outbound) = Connection::new(server, hooks);
     let handle = HttpHandle {
         stop: CancellationToken::new(),
         done: CancellationToken::new(),
@@ -91,6 +93,8 @@ async fn pump<T>(
     // rmcp's worker expects `notifications/initialized` right after the initialize answer,
     // before any other message: while it is in flight, nothing else is sent.
     let mut barrier: Option<tokio::task::JoinHandle<()>> = None;
+    // The last send failure: when the transport then gives up, it explains why.
+    let last_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let reason = loop {
         tokio::select! {
             _ = async { if let Some(b) = barrier.as_mut() { let _ = b.await; } }, if barrier.is_some() => {
@@ -109,9 +113,11 @@ async fn pump<T>(
                 );
                 let send = transport.send(message);
                 let connection = connection.clone();
+                let last_error = last_error.clone();
                 let task = tokio::spawn(async move {
                     if let Err(error) = send.await {
-                        let error = error.to_string();
+                        let error = with_causes(&error);
+                        *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
                         tracing::debug!(server = %connection.server(), %error, "HTTP send failed");
                         if let Some(id) = failed_id {
                             connection.dispatch(Inbound::Reply {
@@ -131,7 +137,15 @@ async fn pump<T>(
             message = transport.receive() => {
                 match message {
                     Some(message) => connection.dispatch(from_transport(message)),
-                    None => break "the HTTP session ended".to_owned(),
+                    None => {
+                        // Give a failing send a moment to record why.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        let cause = last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        break match cause {
+                            Some(cause) => format!("the HTTP session ended: {cause}"),
+                            None => "the HTTP session ended".to_owned(),
+                        };
+                    }
                 }
             }
             _ = handle.stop.cancelled() => break "stopped".to_owned(),

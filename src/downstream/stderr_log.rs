@@ -8,6 +8,9 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+/// Lines a follower may lag behind before it skips some.
+const FOLLOW_QUEUE: usize = 1024;
+
 /// Longest single line kept; the rest of a longer line is cut.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 
@@ -24,6 +27,9 @@ pub struct StderrLog {
     inner: Mutex<Ring>,
     max_lines: usize,
     max_bytes: usize,
+    /// New lines for followers (`GET /servers/{name}/logs?follow=true`); a follower that
+    /// falls behind misses lines rather than holding memory.
+    follow: tokio::sync::broadcast::Sender<LogLine>,
 }
 
 #[derive(Debug, Default)]
@@ -39,6 +45,7 @@ impl StderrLog {
             inner: Mutex::new(Ring::default()),
             max_lines: max_lines.max(1),
             max_bytes: max_bytes.max(MAX_LINE_BYTES),
+            follow: tokio::sync::broadcast::channel(FOLLOW_QUEUE).0,
         }
     }
 
@@ -51,12 +58,15 @@ impl StderrLog {
             }
             line.truncate(cut);
         }
-        let mut ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        ring.bytes += line.len();
-        ring.lines.push_back(LogLine {
+        let entry = LogLine {
             at: SystemTime::now(),
             line,
-        });
+        };
+        // Sent under the lock, so `tail_and_follow` sees each line exactly once.
+        let mut ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self.follow.send(entry.clone());
+        ring.bytes += entry.line.len();
+        ring.lines.push_back(entry);
         while ring.lines.len() > self.max_lines || ring.bytes > self.max_bytes {
             match ring.lines.pop_front() {
                 Some(old) => ring.bytes -= old.line.len(),
@@ -70,6 +80,19 @@ impl StderrLog {
         let ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let skip = ring.lines.len().saturating_sub(n);
         ring.lines.iter().skip(skip).cloned().collect()
+    }
+
+    /// The last `n` lines and a receiver for every line after them (no gap, no overlap).
+    pub fn tail_and_follow(
+        &self,
+        n: usize,
+    ) -> (Vec<LogLine>, tokio::sync::broadcast::Receiver<LogLine>) {
+        let ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Subscribing under the lock: a line pushed after this is in the receiver, one
+        // pushed before is in the ring.
+        let receiver = self.follow.subscribe();
+        let skip = ring.lines.len().saturating_sub(n);
+        (ring.lines.iter().skip(skip).cloned().collect(), receiver)
     }
 
     /// The last line, if any (used to explain why a server failed).

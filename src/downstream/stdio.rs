@@ -26,7 +26,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, Inbound, NotificationSink, Reply};
+use super::connection::{Connection, ConnectionHooks, Inbound, Reply};
 use super::stderr_log::{MAX_LINE_BYTES, StderrLog};
 
 /// Largest single message accepted from a child (a bigger one is dropped and logged).
@@ -38,6 +38,22 @@ const STOP_GRACE: Duration = Duration::from_millis(1500);
 /// Environment variables holding mcp-orch's own secrets; children never inherit them
 /// (a server that needs one must name it in its `env`).
 const PRIVATE_ENV: &[&str] = &["API_KEY", "JWT_SECRET"];
+
+/// The program that guards stdio servers (the `mcp-orch` binary itself), if set.
+static GUARD_PROGRAM: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Runs every stdio server behind the child guard (see [`super::guard`]), using `program`
+/// — the running `mcp-orch` executable. Without this call servers are spawned directly
+/// (what in-process users of the library get).
+pub fn use_child_guard(program: std::path::PathBuf) {
+    if super::guard::enabled() {
+        let _ = GUARD_PROGRAM.set(program);
+    }
+}
+
+fn guard_program() -> Option<&'static std::path::Path> {
+    GUARD_PROGRAM.get().map(|p| p.as_path())
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -71,6 +87,11 @@ impl ChildHandle {
         self.exited().await
     }
 
+    /// Its exit status, if it has exited and been reaped.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *self.exit.borrow()
+    }
+
     /// Waits for the child to exit (however that happens) and returns its status.
     pub async fn exited(&self) -> Option<ExitStatus> {
         let mut exit = self.exit.clone();
@@ -87,10 +108,18 @@ impl ChildHandle {
 pub fn spawn(
     server: Arc<str>,
     spec: &StdioSpec<'_>,
-    sink: NotificationSink,
+    hooks: ConnectionHooks,
     stderr_log: Arc<StderrLog>,
 ) -> std::io::Result<(Arc<Connection>, ChildHandle)> {
-    let mut command = Command::new(spec.command);
+    let mut command = match guard_program() {
+        // The guard runs the server and cleans up its whole group if mcp-orch dies.
+        Some(guard) => {
+            let mut command = Command::new(guard);
+            command.arg(super::guard::GUARD_ARG).arg(spec.command);
+            command
+        }
+        None => Command::new(spec.command),
+    };
     command
         .args(spec.args)
         .stdin(Stdio::piped())
@@ -133,7 +162,7 @@ pub fn spawn(
         return Err(std::io::Error::other("child stdio pipes were not created"));
     };
 
-    let (connection, outbound) = Connection::new(server.clone(), sink);
+    let (connection, outbound) = Connection::new(server.clone(), hooks);
     let (exit_tx, exit_rx) = watch::channel(None);
     let stop = CancellationToken::new();
     let handle = ChildHandle {

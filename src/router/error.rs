@@ -13,6 +13,19 @@ pub enum RouterError {
     /// No server with that name.
     #[error("unknown server '{0}'")]
     UnknownServer(String),
+    /// No prompt with that exposed name.
+    #[error("unknown prompt '{0}'")]
+    UnknownPrompt(String),
+    /// No server owns that URI.
+    #[error("no server has a resource '{0}'")]
+    UnknownUri(String),
+    /// Several servers could own that URI.
+    #[error(
+        "resource '{uri}' could belong to several servers ({}); address one with \
+         mcp-orch://<server>/<percent-encoded URI>",
+        servers.join(", ")
+    )]
+    AmbiguousUri { uri: String, servers: Vec<String> },
     /// The downstream could not answer.
     #[error(transparent)]
     Downstream(#[from] DownstreamError),
@@ -32,6 +45,21 @@ impl RouterError {
                 ErrorCode::INVALID_PARAMS,
                 format!("Unknown server: {name}"),
                 Some(serde_json::json!({ "server": name })),
+            ),
+            RouterError::UnknownPrompt(name) => ErrorData::new(
+                ErrorCode::INVALID_PARAMS,
+                format!("Unknown prompt: {name}"),
+                Some(serde_json::json!({ "prompt": name })),
+            ),
+            RouterError::UnknownUri(uri) => ErrorData::new(
+                ErrorCode::RESOURCE_NOT_FOUND,
+                format!("Resource not found: {uri}"),
+                Some(serde_json::json!({ "uri": uri })),
+            ),
+            RouterError::AmbiguousUri { uri, servers } => ErrorData::new(
+                ErrorCode::INVALID_PARAMS,
+                self.to_string(),
+                Some(serde_json::json!({ "uri": uri, "servers": servers })),
             ),
             RouterError::Downstream(DownstreamError::Rpc { error, .. }) => error.clone(),
             RouterError::Downstream(other) => ErrorData::internal_error(other.to_string(), None),

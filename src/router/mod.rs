@@ -1,46 +1,66 @@
 //! The router: the shared core every face calls.
 //!
-//! Owns the merged [`Catalog`] (rebuilt whenever a server's tools change, swapped atomically
-//! so lookups never lock), the registry of upstream sessions (for `list_changed`), and the
-//! forwarding of calls to the server that owns a name. It never knows which face a request
-//! came from, and faces never reach a downstream except through it.
+//! Owns the merged [`Catalog`] (rebuilt whenever a server's lists change, swapped atomically
+//! so lookups never lock), the registry of upstream sessions with their log levels and
+//! subscriptions, and the forwarding of every request to the server that owns a name or URI
+//! ([`forward`]), and of every server event back to the session(s) it belongs to
+//! ([`events`]). It never knows which face a request came from, and faces never reach a
+//! downstream except through it.
 
 mod error;
+mod events;
+mod forward;
 mod sessions;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest, JsonObject,
-    RequestMetaObject, ServerNotification,
-};
+use rmcp::model::{ClientCapabilities, RequestMetaObject};
+use rmcp::service::{Peer, RoleServer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{Catalog, CatalogTool, ServerTools};
+use crate::catalog::{Catalog, ServerTools};
 use crate::config::ServerEntry;
-use crate::downstream::{
-    CallEvent, CallOptions, Defaults, Downstream, DownstreamError, DownstreamObserver,
-    DownstreamSet, Reply, Status,
-};
+use crate::downstream::{CallEvent, Defaults, DownstreamSet, Lists, Status};
 
 pub use error::RouterError;
-pub use sessions::{SessionRegistration, Sessions};
+pub use sessions::{SessionRegistration, Sessions, UpstreamSession, level_rank};
 
 /// How the router is set up.
 #[derive(Debug, Clone)]
 pub struct RouterSettings {
-    /// Between prefix and tool name in exposed names.
+    /// Between prefix and name in exposed tool and prompt names.
     pub separator: String,
     /// Timeouts for servers that set none.
     pub defaults: Defaults,
 }
 
-/// What a caller passes along with a call besides the arguments.
+impl RouterSettings {
+    /// The settings `config.yaml` gives.
+    pub fn from_service(service: &crate::config::ServiceConfig) -> Self {
+        let proxy = &service.proxy;
+        RouterSettings {
+            separator: proxy.separator.clone(),
+            defaults: Defaults {
+                call_timeout: proxy.default_timeout,
+                startup_timeout: proxy.startup_timeout,
+                max_timeout: proxy.max_timeout,
+                restart: proxy.restart,
+                health: proxy.health,
+            },
+        }
+    }
+}
+
+/// What a caller passes along with a request besides its parameters.
 #[derive(Debug, Default)]
 pub struct CallContext {
+    /// The upstream session it comes from (`None` for REST and batch callers).
+    pub session: Option<Arc<UpstreamSession>>,
     /// The upstream request's `_meta`, forwarded downstream (its progress token is replaced
     /// by the downstream one).
     pub meta: Option<RequestMetaObject>,
@@ -48,28 +68,59 @@ pub struct CallContext {
     pub events: Option<mpsc::UnboundedSender<CallEvent>>,
     /// Cancelled when the caller gives up.
     pub cancel: Option<CancellationToken>,
+    /// mcp-orch's own request (subscriptions, log level), not a caller's.
+    pub internal: bool,
 }
+
+impl CallContext {
+    /// The context of a request mcp-orch makes for itself.
+    pub fn internal() -> Self {
+        CallContext {
+            internal: true,
+            ..CallContext::default()
+        }
+    }
+}
+
+/// How long a request for a name not (yet) in the catalogue waits for servers still starting.
+const STARTUP_WAIT: Duration = Duration::from_secs(120);
 
 /// The shared core.
 pub struct Router {
-    settings: RouterSettings,
+    /// Replaced on reload.
+    settings: ArcSwap<RouterSettings>,
     /// Every configured server.
     downstreams: DownstreamSet,
-    /// The merged tools of the ready servers; replaced, never mutated.
+    /// What the ready servers offer; replaced, never mutated.
     catalog: ArcSwap<Catalog>,
-    /// The same, built from what every server listed when it was last ready; only consulted
-    /// to explain why a name that is not in `catalog` cannot be called.
+    /// The same, from what every server offered when it was last ready; only consulted to
+    /// explain why a name that is not in `catalog` cannot be used.
     known: ArcSwap<Catalog>,
     /// Connected upstream sessions.
     sessions: Arc<Sessions>,
     /// Serialises catalogue rebuilds so two concurrent changes cannot publish out of order.
-    rebuild: std::sync::Mutex<()>,
+    rebuild: Mutex<()>,
     /// Set once every server has finished its first start (ready or failed).
-    started: std::sync::atomic::AtomicBool,
+    started: AtomicBool,
+    /// How many sessions subscribed to each `(server, original URI)` of a shared server.
+    subscribers: Mutex<HashMap<(Arc<str>, String), usize>>,
+    /// URL-mode elicitations in flight: elicitation id → the session that was asked.
+    elicitations: Mutex<HashMap<String, u64>>,
+    /// Requests forwarded to servers and not answered yet (for the shutdown drain).
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Woken whenever `in_flight` drops.
+    drained: tokio::sync::Notify,
 }
 
-/// How long a call for a name not (yet) in the catalogue waits for servers still starting.
-const STARTUP_WAIT: Duration = Duration::from_secs(120);
+/// Counts one forwarded request for as long as it lives.
+pub(super) struct InFlight<'a>(&'a Router);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.drained.notify_waiters();
+    }
+}
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,35 +130,24 @@ impl std::fmt::Debug for Router {
     }
 }
 
-/// Forwards downstream events to the router without keeping it alive.
-struct RouterObserver(std::sync::Weak<Router>);
-
-impl DownstreamObserver for RouterObserver {
-    fn tools_changed(&self, _server: &str) {
-        if let Some(router) = self.0.upgrade() {
-            router.rebuild_catalog();
-        }
-    }
-
-    fn notification(&self, server: &str, notification: ServerNotification) {
-        tracing::debug!(%server, ?notification, "downstream notification");
-    }
-}
-
 impl Router {
     /// Creates the router and starts every enabled server concurrently. Returns at once;
     /// servers join the catalogue as they become ready.
     pub fn start(entries: &[ServerEntry], settings: RouterSettings) -> Arc<Router> {
         let router = Arc::new_cyclic(|weak: &std::sync::Weak<Router>| {
-            let observer = Arc::new(RouterObserver(weak.clone()));
+            let observer = Arc::new(events::RouterObserver(weak.clone()));
             Router {
                 downstreams: DownstreamSet::new(entries, settings.defaults, observer),
-                settings,
+                settings: ArcSwap::from_pointee(settings),
                 catalog: ArcSwap::from_pointee(Catalog::default()),
                 known: ArcSwap::from_pointee(Catalog::default()),
                 sessions: Arc::new(Sessions::default()),
-                rebuild: std::sync::Mutex::new(()),
-                started: std::sync::atomic::AtomicBool::new(false),
+                rebuild: Mutex::new(()),
+                started: AtomicBool::new(false),
+                subscribers: Mutex::new(HashMap::new()),
+                elicitations: Mutex::new(HashMap::new()),
+                in_flight: std::sync::atomic::AtomicUsize::new(0),
+                drained: tokio::sync::Notify::new(),
             }
         });
         router.downstreams.start_all();
@@ -129,10 +169,32 @@ impl Router {
         &self.sessions
     }
 
+    /// Registers an upstream session whose client has initialized. Dropping the returned
+    /// registration ends it: its subscriptions and per-session server instances are released.
+    pub fn register_session(
+        self: &Arc<Self>,
+        id: u64,
+        peer: Peer<RoleServer>,
+        capabilities: ClientCapabilities,
+    ) -> SessionRegistration {
+        let router = Arc::downgrade(self);
+        self.sessions.register(
+            id,
+            peer,
+            capabilities,
+            Box::new(move |session| {
+                if let Some(router) = router.upgrade()
+                    && let Ok(runtime) = tokio::runtime::Handle::try_current()
+                {
+                    runtime.spawn(async move { router.session_ended(session).await });
+                }
+            }),
+        )
+    }
+
     /// Waits (at most `limit`) until every server has finished starting, so the first
     /// `tools/list` of a freshly started proxy is complete.
     pub async fn wait_started(&self, limit: Duration) -> bool {
-        use std::sync::atomic::Ordering;
         if self.started.load(Ordering::Acquire) {
             return true;
         }
@@ -150,166 +212,126 @@ impl Router {
         self.wait_started(STARTUP_WAIT).await
     }
 
+    /// Applies a new configuration: the set of servers (only added, removed and changed
+    /// ones are touched) and the settings; then rebuilds the catalogue (clients are told
+    /// when it changed).
+    pub async fn apply_config(
+        &self,
+        entries: &[ServerEntry],
+        settings: RouterSettings,
+    ) -> crate::downstream::SetChange {
+        let defaults = settings.defaults;
+        self.settings.store(Arc::new(settings));
+        let change = self.downstreams.apply(entries, defaults).await;
+        self.rebuild_catalog();
+        change
+    }
+
+    /// Counts a forwarded request until the returned guard is dropped.
+    pub(super) fn track(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self)
+    }
+
+    /// How many forwarded requests are waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Waits until no forwarded request is in flight, or `grace` has passed; returns how
+    /// many were still in flight.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let waiting = self.drained.notified();
+            let left = self.in_flight();
+            if left == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, waiting).await.is_err() {
+                return self.in_flight();
+            }
+        }
+    }
+
     /// Stops every server and waits until their processes are gone.
     pub async fn shutdown(&self) {
         self.downstreams.shutdown().await;
     }
 
-    /// Resolves `{server}.{tool}` (the REST form) using the catalogue, never by splitting:
-    /// every server name that is a prefix of `target` followed by `.` is tried, longest
-    /// first. An exposed name is accepted too.
-    pub async fn resolve_rest_name(&self, target: &str) -> Option<CatalogTool> {
-        if let Some(found) = self.resolve_in(&self.catalog(), target) {
-            return Some(found);
-        }
-        if self.wait_started(STARTUP_WAIT).await
-            && let Some(found) = self.resolve_in(&self.catalog(), target)
-        {
-            return Some(found);
-        }
-        self.resolve_in(&self.known.load(), target)
-    }
-
-    fn resolve_in(&self, catalog: &Catalog, target: &str) -> Option<CatalogTool> {
-        let mut servers: Vec<&Arc<Downstream>> = self
-            .downstreams
-            .iter()
-            .filter(|d| {
-                target.len() > d.name().len() + 1
-                    && target.starts_with(&**d.name())
-                    && target.as_bytes()[d.name().len()] == b'.'
-            })
-            .collect();
-        servers.sort_by_key(|d| std::cmp::Reverse(d.name().len()));
-        for downstream in servers {
-            let tool = &target[downstream.name().len() + 1..];
-            if let Some(found) = catalog.get_original(downstream.name(), tool) {
-                return Some(found.clone());
+    /// The downstream servers' `instructions`, merged under one heading per server.
+    pub fn instructions(&self) -> String {
+        let mut text = String::from(
+            "mcp-orch serves several MCP servers as one. Tool and prompt names start with the \
+             name of the server that provides them.",
+        );
+        for downstream in self.downstreams.iter() {
+            if let Some(instructions) = downstream
+                .info()
+                .and_then(|i| i.instructions)
+                .filter(|i| !i.trim().is_empty())
+            {
+                text.push_str(&format!(
+                    "\n\n## {}\n\n{}",
+                    downstream.name(),
+                    instructions.trim()
+                ));
             }
         }
-        catalog.get(target).cloned()
+        text
     }
 
-    /// Calls the tool clients know as `exposed`.
-    pub async fn call_tool(
-        &self,
-        exposed: &str,
-        arguments: Option<JsonObject>,
-        context: CallContext,
-    ) -> Result<CallToolResult, RouterError> {
-        let reply = self.forward_call(exposed, arguments, context).await?;
-        reply
-            .decode::<CallToolResult>()
-            .map_err(|e| self.invalid_result(exposed, e))
-    }
-
-    /// Calls a tool and returns its result as raw JSON (the REST face passes it through).
-    pub async fn call_tool_json(
-        &self,
-        exposed: &str,
-        arguments: Option<JsonObject>,
-        context: CallContext,
-    ) -> Result<serde_json::Value, RouterError> {
-        let reply = self.forward_call(exposed, arguments, context).await?;
-        reply
-            .into_value()
-            .map_err(|e| self.invalid_result(exposed, e))
-    }
-
-    async fn forward_call(
-        &self,
-        exposed: &str,
-        arguments: Option<JsonObject>,
-        context: CallContext,
-    ) -> Result<Reply, RouterError> {
-        let mut catalog = self.catalog.load();
-        if catalog.get(exposed).is_none() && self.wait_started(STARTUP_WAIT).await {
-            // A call that raced the servers' startup sees the finished catalogue.
-            catalog = self.catalog.load();
-        }
-        let Some(tool) = catalog.get(exposed) else {
-            return Err(self.why_missing(exposed));
-        };
-        let downstream = self
-            .downstreams
-            .get(&tool.server)
-            .ok_or_else(|| RouterError::UnknownServer(tool.server.to_string()))?;
-        let connection = downstream.connection()?;
-        let mut params = CallToolRequestParams::new(tool.original.to_string());
-        params.arguments = arguments;
-        drop(catalog);
-        let mut request = CallToolRequest::new(params);
-        if let Some(meta) = context.meta {
-            use rmcp::model::GetExtensions;
-            request.extensions_mut().insert(meta);
-        }
-        let options = CallOptions {
-            timeout: downstream.call_timeout(),
-            events: context.events,
-            cancel: context.cancel,
-        };
-        Ok(connection
-            .request(ClientRequest::CallToolRequest(request), options)
-            .await?)
-    }
-
-    /// A name that is not callable: either unknown, or a tool of a server that is down.
-    fn why_missing(&self, exposed: &str) -> RouterError {
-        let known = self.known.load();
-        let owner = known
-            .get(exposed)
-            .and_then(|t| self.downstreams.get(&t.server));
-        match owner.map(|d| d.connection()) {
-            Some(Err(unavailable)) => RouterError::Downstream(unavailable),
-            _ => RouterError::UnknownTool(exposed.to_owned()),
-        }
-    }
-
-    fn invalid_result(&self, exposed: &str, error: serde_json::Error) -> RouterError {
-        let server = self
-            .catalog
-            .load()
-            .get(exposed)
-            .map(|t| t.server.to_string())
-            .unwrap_or_default();
-        RouterError::Downstream(DownstreamError::Protocol {
-            server,
-            what: "tools/call result",
-            detail: error.to_string(),
-        })
-    }
-
-    /// Rebuilds the catalogue from the ready servers and, when what clients see changed,
-    /// tells every upstream session.
+    /// Rebuilds the catalogue from the ready servers and, for each kind of list that
+    /// changed, tells every upstream session.
     fn rebuild_catalog(&self) {
         let _serialised = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
-        let servers: Vec<ServerTools> = self
+        let contribution = |lists: Lists, d: &crate::downstream::Downstream| ServerTools {
+            server: d.name().clone(),
+            prefix: d.prefix().to_owned(),
+            tools: lists.tools,
+            prompts: lists.prompts,
+            resources: lists.resources,
+            templates: lists.templates,
+            serves_resources: lists.serves_resources,
+        };
+        let ready: Vec<ServerTools> = self
             .downstreams
             .iter()
             .filter(|d| d.status() == Status::Ready)
-            .map(|d| ServerTools {
-                server: d.name().clone(),
-                prefix: d.prefix().to_owned(),
-                tools: d.tools(),
-            })
+            .map(|d| contribution(d.lists(), &d))
             .collect();
         let known: Vec<ServerTools> = self
             .downstreams
             .iter()
-            .map(|d| ServerTools {
-                server: d.name().clone(),
-                prefix: d.prefix().to_owned(),
-                tools: d.known_tools(),
-            })
+            .map(|d| contribution(d.known_lists(), &d))
             .collect();
-        self.known
-            .store(Arc::new(Catalog::build(known, &self.settings.separator)));
-        let next = Catalog::build(servers, &self.settings.separator);
-        let changed = !next.same_tools_as(&self.catalog.load());
+        self.known.store(Arc::new(Catalog::build(
+            known,
+            &self.settings.load().separator,
+        )));
+        let next = Catalog::build(ready, &self.settings.load().separator);
+        let previous = self.catalog.load_full();
+        let tools_changed = !next.same_tools_as(&previous);
+        let prompts_changed = !next.same_prompts_as(&previous);
+        let resources_changed = !next.same_resources_as(&previous);
         self.catalog.store(Arc::new(next));
-        if changed {
-            tracing::debug!(tools = self.catalog.load().len(), "catalogue changed");
-            self.sessions.broadcast_tools_changed();
+        if tools_changed {
+            self.sessions.broadcast(
+                |_| true,
+                |peer| async move { peer.notify_tool_list_changed().await },
+            );
+        }
+        if prompts_changed {
+            self.sessions.broadcast(
+                |_| true,
+                |peer| async move { peer.notify_prompt_list_changed().await },
+            );
+        }
+        if resources_changed {
+            self.sessions.broadcast(
+                |_| true,
+                |peer| async move { peer.notify_resource_list_changed().await },
+            );
         }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! `RUST_LOG` (full `tracing` directives) wins; otherwise `LOG_LEVEL` / `--log-level`
 //! (`error`, `warn`, `info`, `debug`, `trace`; case-insensitive) sets mcp-orch's level,
-//! while the SDK and HTTP libraries stay at `warn` unless `RUST_LOG` says otherwise.
+//! while the SDK and HTTP libraries stay at `warn` unless `RUST_LOG` says otherwise. Every
+//! line goes through [`crate::security::RedactingStderr`], which blanks registered secrets
+//! and bearer tokens.
 
 use tracing_subscriber::EnvFilter;
 
@@ -40,7 +42,7 @@ pub fn init(level: Option<&str>) -> Option<String> {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::security::RedactingStderr)
         .with_ansi(false)
         .with_target(false)
         .try_init();

@@ -1,25 +1,37 @@
 //! The MCP server clients talk to: one rmcp `ServerHandler` per upstream session, the same
-//! code behind the stdio face and `/mcp`.
+//! code behind the stdio face, `/mcp` and `/sse`.
 //!
 //! It answers `initialize` with the protocol versions deployed clients speak (rmcp would
-//! offer 2026-07-28), serves `tools/list` from the router's cached catalogue, and forwards
-//! `tools/call` through the router while relaying the call's progress back with the
-//! client's own progress token and honouring the client's cancellation.
+//! offer 2026-07-28) and the capabilities of an aggregator, serves lists from the router's
+//! cached catalogue, and forwards every other request through the router. While a request
+//! runs, what the server sends for it comes back here: progress is relayed with the
+//! client's own token, and server→client requests (sampling, elicitation, roots) are asked
+//! of this session's client — inside the request's task, so over Streamable HTTP they
+//! travel on the stream of the request that caused them.
+
+#![allow(deprecated)]
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use rmcp::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ClientResult, ContentBlock, ErrorCode,
-    ErrorData, Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ServerCapabilities,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, ErrorData, GetPromptRequestParams, GetPromptResponse, Implementation,
+    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use tokio::sync::mpsc;
 
 use crate::downstream::CallEvent;
-use crate::router::{CallContext, Router, SessionRegistration};
+use crate::router::{CallContext, Router, RouterError, SessionRegistration, UpstreamSession};
 
 /// Protocol revisions accepted from clients, newest first.
 pub const UPSTREAM_PROTOCOL_VERSIONS: [ProtocolVersion; 4] = [
@@ -29,9 +41,15 @@ pub const UPSTREAM_PROTOCOL_VERSIONS: [ProtocolVersion; 4] = [
     ProtocolVersion::V_2024_11_05,
 ];
 
+/// How long `initialize` waits for servers still starting, so the merged instructions are
+/// complete for most setups without making a client wait for a slow server.
+const INITIALIZE_WAIT: Duration = Duration::from_secs(5);
+
 /// One upstream session's handler.
 pub struct ProxyHandler {
     router: Arc<Router>,
+    /// This session's id (allocated when the transport created the handler).
+    id: u64,
     /// Registered with the router once the client has initialized; dropped with the session.
     registration: Mutex<Option<SessionRegistration>>,
 }
@@ -39,9 +57,105 @@ pub struct ProxyHandler {
 impl ProxyHandler {
     /// A handler for a new session.
     pub fn new(router: Arc<Router>) -> Self {
+        let id = router.sessions().next_id();
         ProxyHandler {
             router,
+            id,
             registration: Mutex::new(None),
+        }
+    }
+
+    fn session(&self) -> Option<Arc<UpstreamSession>> {
+        self.registration
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|r| r.session().clone())
+    }
+
+    fn require_session(&self) -> Result<Arc<UpstreamSession>, ErrorData> {
+        self.session()
+            .ok_or_else(|| ErrorData::invalid_request("the session has not been initialized", None))
+    }
+
+    /// Runs one forwarded request, relaying its progress and server→client requests to
+    /// this session until it completes (or the client cancels it).
+    async fn forward<T, F, Fut>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        run: F,
+    ) -> Result<T, RouterError>
+    where
+        F: FnOnce(CallContext) -> Fut,
+        Fut: Future<Output = Result<T, RouterError>>,
+    {
+        let session = self.session();
+        let progress_token = context.meta.get_progress_token();
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let call = run(CallContext {
+            session: session.clone(),
+            meta: Some(context.meta.clone()),
+            events: Some(events_tx),
+            cancel: Some(context.ct.clone()),
+            internal: false,
+        });
+        tokio::pin!(call);
+        let mut relays = FuturesUnordered::new();
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                Some(event) = events_rx.recv() => {
+                    self.on_event(event, context, &progress_token, &session, &mut relays).await;
+                }
+                Some(()) = relays.next(), if !relays.is_empty() => {}
+                outcome = &mut call => break outcome,
+            }
+        };
+        // Progress the server sent before its reply is already queued: deliver it before
+        // the reply, so none is lost and the order is kept.
+        while let Ok(event) = events_rx.try_recv() {
+            self.on_event(event, context, &progress_token, &session, &mut relays)
+                .await;
+        }
+        outcome
+    }
+
+    async fn on_event(
+        &self,
+        event: CallEvent,
+        context: &RequestContext<RoleServer>,
+        progress_token: &Option<rmcp::model::ProgressToken>,
+        session: &Option<Arc<UpstreamSession>>,
+        relays: &mut FuturesUnordered<futures::future::BoxFuture<'static, ()>>,
+    ) {
+        match event {
+            CallEvent::Progress(progress) => {
+                if let Some(token) = progress_token {
+                    let mut param =
+                        ProgressNotificationParam::new(token.clone(), progress.progress);
+                    param.total = progress.total;
+                    param.message = progress.message;
+                    let _ = context.peer.notify_progress(param).await;
+                }
+            }
+            CallEvent::ServerRequest {
+                server,
+                request,
+                respond,
+            } => {
+                let router = self.router.clone();
+                let session = session.clone();
+                relays.push(Box::pin(async move {
+                    let answer = match session {
+                        Some(session) => router.relay(&server, &session, request).await,
+                        None => Err(ErrorData::invalid_request(
+                            "the session has not been initialized",
+                            None,
+                        )),
+                    };
+                    let _ = respond.send(answer);
+                }));
+            }
         }
     }
 }
@@ -51,15 +165,18 @@ impl ServerHandler for ProxyHandler {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_resources_list_changed()
+            .enable_logging()
+            .enable_completions()
             .build();
         let mut info = InitializeResult::new(capabilities);
         info.protocol_version = ProtocolVersion::V_2025_11_25;
         info.server_info = Implementation::new("mcp-orch", env!("CARGO_PKG_VERSION"));
-        info.instructions = Some(
-            "mcp-orch aggregates several MCP servers; each tool name starts with the name of \
-             the server that provides it."
-                .to_owned(),
-        );
+        info.instructions = Some(self.router.instructions());
         info
     }
 
@@ -73,10 +190,15 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
         context.peer.set_peer_info(request.clone());
-        let registration = self.router.sessions().register(context.peer.clone());
-        tracing::debug!(session = registration.id(), client = %request.client_info.name,
+        let registration = self.router.register_session(
+            self.id,
+            context.peer.clone(),
+            request.capabilities.clone(),
+        );
+        tracing::debug!(session = self.id, client = %request.client_info.name,
             version = %request.protocol_version, "client initialized");
         *self.registration.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration);
+        self.router.wait_started(INITIALIZE_WAIT).await;
         self.negotiate_initialize(&request)
     }
 
@@ -97,55 +219,13 @@ impl ServerHandler for ProxyHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let progress_token = context.meta.get_progress_token();
-        let mut meta = context.meta.clone();
-        meta.0.0.remove("progressToken");
-        let (events_tx, mut events_rx) = match progress_token {
-            Some(_) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (Some(tx), Some(rx))
-            }
-            None => (None, None),
-        };
-        let call = self.router.call_tool(
-            &request.name,
-            request.arguments,
-            CallContext {
-                meta: (!meta.0.0.is_empty()).then_some(meta),
-                events: events_tx,
-                cancel: Some(context.ct.clone()),
-            },
-        );
-        tokio::pin!(call);
-        let outcome = loop {
-            let event = match events_rx.as_mut() {
-                Some(rx) => tokio::select! {
-                    biased;
-                    outcome = &mut call => break outcome,
-                    event = rx.recv() => event,
-                },
-                None => break (&mut call).await,
-            };
-            match event {
-                Some(CallEvent::Progress(progress)) => {
-                    if let Some(token) = &progress_token {
-                        let mut param =
-                            ProgressNotificationParam::new(token.clone(), progress.progress);
-                        param.total = progress.total;
-                        param.message = progress.message;
-                        let _ = context.peer.notify_progress(param).await;
-                    }
-                }
-                Some(CallEvent::ServerRequest { respond, .. }) => {
-                    let _ = respond.send(Err::<ClientResult, _>(ErrorData::new(
-                        ErrorCode::METHOD_NOT_FOUND,
-                        "mcp-orch does not relay server-to-client requests yet",
-                        None,
-                    )));
-                }
-                None => events_rx = None,
-            }
-        };
+        let router = self.router.clone();
+        let name = request.name.to_string();
+        let outcome = self
+            .forward(&context, |call| async move {
+                router.call_tool(&name, request.arguments, call).await
+            })
+            .await;
         match outcome {
             Ok(result) => Ok(CallToolResponse::Complete(result)),
             Err(error) if error.is_tool_result_error() => {
@@ -154,6 +234,133 @@ impl ServerHandler for ProxyHandler {
                 ])))
             }
             Err(error) => Err(error.to_jsonrpc()),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.router.startup_complete().await;
+        let catalog = self.router.catalog();
+        Ok(ListPromptsResult::with_all_items(
+            catalog.prompts().iter().map(|p| p.prompt.clone()).collect(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let router = self.router.clone();
+        self.forward(&context, |call| async move {
+            router
+                .get_prompt(&request.name, request.arguments, call)
+                .await
+        })
+        .await
+        .map(GetPromptResponse::Complete)
+        .map_err(|e| e.to_jsonrpc())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.router.startup_complete().await;
+        let catalog = self.router.catalog();
+        Ok(ListResourcesResult::with_all_items(
+            catalog
+                .resources()
+                .iter()
+                .map(|r| r.resource.clone())
+                .collect(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.router.startup_complete().await;
+        let catalog = self.router.catalog();
+        Ok(ListResourceTemplatesResult::with_all_items(
+            catalog
+                .templates()
+                .iter()
+                .map(|t| t.template.clone())
+                .collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let router = self.router.clone();
+        self.forward(&context, |call| async move {
+            router.read_resource(&request.uri, call).await
+        })
+        .await
+        .map(ReadResourceResponse::Complete)
+        .map_err(|e| e.to_jsonrpc())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = self.require_session()?;
+        self.router
+            .subscribe(&session, &request.uri)
+            .await
+            .map_err(|e| e.to_jsonrpc())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = self.require_session()?;
+        self.router
+            .unsubscribe(&session, &request.uri)
+            .await
+            .map_err(|e| e.to_jsonrpc())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let router = self.router.clone();
+        self.forward(&context, |call| async move {
+            router.complete(request, call).await
+        })
+        .await
+        .map_err(|e| e.to_jsonrpc())
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = self.require_session()?;
+        self.router.set_level(&session, request.level).await;
+        Ok(())
+    }
+
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        if let Some(session) = self.session() {
+            self.router.roots_list_changed(&session).await;
         }
     }
 }

@@ -2,9 +2,11 @@
 //! face; a face only adapts a transport to it and never touches a downstream.
 //!
 //! - stdio: the process's stdin/stdout (what a client that launches mcp-orch uses);
-//! - Streamable HTTP at `/mcp`, with sessions (rmcp's `StreamableHttpService`).
+//! - Streamable HTTP at `/mcp`, with sessions (rmcp's `StreamableHttpService`);
+//! - legacy HTTP+SSE at `GET /sse` + `POST /message?sessionId=…` ([`sse`]).
 
 mod handler;
+pub mod sse;
 
 use std::sync::Arc;
 
@@ -33,8 +35,13 @@ pub async fn serve_stdio(router: Arc<Router>, shutdown: CancellationToken) -> st
 /// Settings for the `/mcp` face.
 #[derive(Debug, Clone)]
 pub struct HttpFaceSettings {
-    /// `Host` header values accepted (DNS-rebinding protection).
-    pub allowed_hosts: Vec<String>,
+    /// `Host` header values accepted (DNS-rebinding protection); `None` accepts any. The
+    /// security layer checks the same list first; this is rmcp's own second check.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// `Origin` header values accepted; `None` accepts any.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Largest POST body rmcp accepts.
+    pub max_body_bytes: usize,
     /// Cancelled to end every session.
     pub shutdown: CancellationToken,
 }
@@ -44,9 +51,19 @@ pub fn mcp_service(
     router: Arc<Router>,
     settings: HttpFaceSettings,
 ) -> StreamableHttpService<ProxyHandler, LocalSessionManager> {
-    let mut config =
-        StreamableHttpServerConfig::default().with_allowed_hosts(settings.allowed_hosts);
-    config.cancellation_token = settings.shutdown;
+    let mut config = StreamableHttpServerConfig::default()
+        .with_max_request_body_bytes(settings.max_body_bytes)
+        .with_cancellation_token(settings.shutdown);
+    config = match settings.allowed_hosts {
+        Some(hosts) => config.with_allowed_hosts(hosts),
+        None => config.disable_allowed_hosts(),
+    };
+    config = match settings.allowed_origins {
+        Some(origins) => config
+            .with_allowed_origins(origins)
+            .enforce_origin_validation(),
+        None => config.disable_allowed_origins(),
+    };
     StreamableHttpService::new(
         move || Ok(ProxyHandler::new(router.clone())),
         Arc::new(LocalSessionManager::default()),

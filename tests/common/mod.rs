@@ -16,6 +16,7 @@ use rmcp::model::{
 };
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -66,6 +67,9 @@ pub struct Proxy {
     pub stderr: Arc<Mutex<Vec<String>>>,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` by [`Proxy::get`], [`Proxy::post`] and
+    /// [`Proxy::mcp`]; set from `API_KEY` when the proxy was started with one.
+    pub token: Option<String>,
 }
 
 impl Proxy {
@@ -87,6 +91,7 @@ impl Proxy {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Proxy {
+        mcp_orch::downstream::ensure_tls_provider();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let config_path = dir.path().join("mcp-config.json");
         std::fs::write(&config_path, mcp_config.to_string())
@@ -156,7 +161,25 @@ impl Proxy {
             stderr: lines,
             dir,
             http: reqwest::Client::new(),
+            token: env
+                .iter()
+                .find(|(key, _)| *key == "API_KEY")
+                .map(|(_, value)| value.to_string()),
         }
+    }
+
+    /// A request builder carrying [`Proxy::token`], if any.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// The mcp-orch process id.
+    pub fn pid(&self) -> i32 {
+        self.child.id().map(|p| p as i32).unwrap_or(0)
     }
 
     /// `http://127.0.0.1:PORT/mcp`
@@ -167,8 +190,7 @@ impl Proxy {
     /// GET a REST path, returning status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -179,8 +201,7 @@ impl Proxy {
     /// POST a raw body to a REST path, returning status and JSON body.
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
         let response = self
-            .http
-            .post(format!("{}{path}", self.base))
+            .request(reqwest::Method::POST, path)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -212,7 +233,11 @@ impl Proxy {
 
     /// A new MCP session over Streamable HTTP.
     pub async fn mcp(&self) -> RunningService<RoleClient, InitializeRequestParams> {
-        let transport = StreamableHttpClientTransport::from_uri(self.mcp_url());
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.mcp_url());
+        if let Some(token) = &self.token {
+            config = config.auth_header(token.clone());
+        }
+        let transport = StreamableHttpClientTransport::from_config(config);
         client_info()
             .serve(transport)
             .await
@@ -276,6 +301,20 @@ impl RawStdio {
     /// Starts `mcp-orch --mcp-config <tmp>` with `servers`, and runs the `initialize`
     /// handshake (protocol `2025-06-18`), returning the initialize result too.
     pub async fn start(servers: Value, extra_env: &[(&str, &str)]) -> (RawStdio, Value) {
+        Self::start_full(servers, extra_env, json!({})).await
+    }
+
+    /// Like [`RawStdio::start`], declaring these client capabilities in `initialize`.
+    pub async fn start_with_capabilities(servers: Value, capabilities: Value) -> (RawStdio, Value) {
+        Self::start_full(servers, &[], capabilities).await
+    }
+
+    async fn start_full(
+        servers: Value,
+        extra_env: &[(&str, &str)],
+        capabilities: Value,
+    ) -> (RawStdio, Value) {
+        mcp_orch::downstream::ensure_tls_provider();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let config = dir.path().join("mcp-config.json");
         std::fs::write(&config, json!({ "mcpServers": servers }).to_string())
@@ -305,7 +344,7 @@ impl RawStdio {
             dir,
         };
         raw.send(json!({"jsonrpc":"2.0","id":"init","method":"initialize","params":{
-            "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}))
+            "protocolVersion":"2025-06-18","capabilities":capabilities,"clientInfo":{"name":"raw","version":"0"}}}))
             .await;
         let init = raw.until_response("init").await.0;
         raw.send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
@@ -373,6 +412,7 @@ pub struct HttpFixture {
 impl HttpFixture {
     /// Starts `mcp-orch-fixture --http 0 <args>` and waits for its address.
     pub async fn start(args: &[&str]) -> HttpFixture {
+        mcp_orch::downstream::ensure_tls_provider();
         let mut child = Command::new(FIXTURE)
             .args(["--http", "0"])
             .args(args)

@@ -302,6 +302,8 @@ impl ServerHandler for Fixture {
         request: SubscribeRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        // Tests count these lines to check that the proxy shares one subscription.
+        eprintln!("subscribe {}", request.uri);
         self.subscriptions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -314,6 +316,7 @@ impl ServerHandler for Fixture {
         request: UnsubscribeRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        eprintln!("unsubscribe {}", request.uri);
         self.subscriptions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

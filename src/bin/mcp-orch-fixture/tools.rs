@@ -1,5 +1,6 @@
 //! Our own tools: the ones mcp-orch's tests and benchmarks call (`echo`,
-//! `add`, `sleep`, `fail`, `crash`, `large`, `progress`, `whoami`, `env`) and
+//! `add`, `sleep`, `fail`, `crash`, `large`, `progress`, `whoami`, `env`,
+//! `headers`) and
 //! the `--tools N` benchmark tools `tool_0000`... Tools that call back into
 //! the client are in `client_tools.rs`; `add_tool`/`remove_tool` in
 //! `dynamic.rs`.
@@ -150,6 +151,28 @@ impl Fixture {
         std::process::exit(code)
     }
 
+    #[tool(description = "Writes `text` as one line to the server's stderr; returns `written`.")]
+    async fn stderr(&self, Parameters(EchoArgs { text }): Parameters<EchoArgs>) -> CallToolResult {
+        eprintln!("{text}");
+        CallToolResult::success(vec![ContentBlock::text("written")])
+    }
+
+    #[tool(
+        description = "Freezes the whole server process (SIGSTOP to itself) after answering, so it stops answering anything, pings included."
+    )]
+    async fn freeze(&self) -> CallToolResult {
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            eprintln!("mcp-orch-fixture: freezing");
+            // SAFETY: stopping our own process.
+            #[cfg(unix)]
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+            }
+        });
+        CallToolResult::success(vec![ContentBlock::text("freezing")])
+    }
+
     #[tool(
         description = "Returns a text content of exactly `bytes` bytes of ASCII (a repeated deterministic pattern), at most 64 MiB."
     )]
@@ -202,6 +225,24 @@ impl Fixture {
     )]
     async fn whoami(&self) -> String {
         json!({ "name": self.name(), "pid": std::process::id() }).to_string()
+    }
+
+    #[tool(
+        description = "Returns the HTTP request headers this call arrived with, as a JSON object of lower-case name to value (Streamable HTTP only; a tool error over stdio). Lets tests prove what a proxy forwards."
+    )]
+    async fn headers(&self, extensions: rmcp::model::Extensions) -> CallToolResult {
+        let Some(parts) = extensions.get::<http::request::Parts>() else {
+            return error_result("no HTTP request: this session is not Streamable HTTP");
+        };
+        let headers: serde_json::Map<String, serde_json::Value> = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), serde_json::Value::String(value))
+            })
+            .collect();
+        text_result(serde_json::Value::Object(headers).to_string())
     }
 
     #[tool(

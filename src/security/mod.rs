@@ -1,0 +1,628 @@
+//! Security of the HTTP faces: one middleware ([`guard`]) wrapped around the whole HTTP app
+//! (REST, `/mcp`, `/sse` + `/message`, `/batch/*`), plus the server loop with connection
+//! timeouts ([`serve`]) and log redaction ([`redact`]).
+//!
+//! For every request, in order: `Host` and `Origin` allow-lists (403) → CORS preflight →
+//! the route table ([`routes`], 404/405 for anything not in it) → credentials (401) →
+//! permission (403, or a JSON-RPC error inside MCP bodies) → rate limit (429) → body size and
+//! read time (413/408) → the face. The faces and the router never see credentials: the
+//! `Authorization` header is removed once checked, and the faces only get a [`Caller`]
+//! (name and permissions). Nothing here logs a key or token.
+
+mod error;
+mod identity;
+pub mod jsonrpc;
+pub mod jwt;
+mod origin;
+mod rate_limit;
+pub mod redact;
+pub mod routes;
+mod serve;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+
+use crate::api::RequestId;
+use crate::config::SecuritySettings;
+
+pub use error::SecurityError;
+pub use identity::{AuthError, Caller, ENV_KEY_NAME, KeyRing};
+pub use jsonrpc::FORBIDDEN_CODE;
+pub use rate_limit::{RateLimits, RateStatus, Verdict};
+pub use redact::RedactingStderr;
+pub use routes::{Endpoint, Guard, MCP_METHODS, ROUTES, RateClass, Route, mcp_permission};
+pub use serve::{client_address, serve};
+
+use origin::{Cors, HostList, OriginList};
+use routes::Lookup;
+
+/// Environment variables the security layer reads.
+pub const ENV_API_KEY: &str = "API_KEY";
+pub const ENV_JWT_SECRET: &str = "JWT_SECRET";
+pub const ENV_CORS_ORIGINS: &str = "CORS_ORIGINS";
+
+/// Keys shorter than this are reported as weak.
+const WEAK_KEY_CHARS: usize = 16;
+/// A `JWT_SECRET` shorter than this (bytes) is reported as weak.
+const WEAK_SECRET_BYTES: usize = 32;
+/// How often idle rate-limit state is dropped.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+
+/// Everything the security layer decided at startup.
+#[derive(Debug)]
+pub struct Security {
+    /// Whether credentials are required (on when configured, or when any key exists).
+    pub auth: bool,
+    keys: KeyRing,
+    hosts: HostList,
+    origins: OriginList,
+    cors: Cors,
+    limits: RateLimits,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+    /// `security.header_timeout`, for the server loop.
+    pub header_timeout: Duration,
+}
+
+/// What the `/mcp` face must enforce too (rmcp checks Host/Origin and body size itself).
+#[derive(Debug, Clone)]
+pub struct FaceLimits {
+    /// `None`: any host.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// `None`: any origin.
+    pub allowed_origins: Option<Vec<String>>,
+    pub max_body_bytes: usize,
+}
+
+impl Security {
+    /// Builds the layer from `security:` settings, the bind address and the environment
+    /// (`API_KEY`, `JWT_SECRET`, `CORS_ORIGINS` via `env`). Returns warnings to log.
+    pub fn new(
+        settings: &SecuritySettings,
+        bind_host: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> (Security, Vec<String>) {
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let env_key = env(ENV_API_KEY);
+        let jwt_secret = env(ENV_JWT_SECRET);
+        let keys = KeyRing::new(
+            &settings.api_keys,
+            env_key.as_deref(),
+            jwt_secret.as_deref(),
+        );
+        let auth = settings.enable_auth || !keys.is_empty();
+        redact::register(
+            settings
+                .api_keys
+                .iter()
+                .map(|k| k.key.clone())
+                .chain(env_key.clone())
+                .chain(jwt_secret.clone()),
+        );
+
+        let mut warnings = Vec::new();
+        let mut host_entries = settings.allowed_hosts.clone();
+        let bind = bind_host.trim_start_matches('[').trim_end_matches(']');
+        if !matches!(bind, "0.0.0.0" | "::") && !host_entries.iter().any(|h| h == bind) {
+            host_entries.push(bind.to_owned());
+        }
+        let (hosts, bad_hosts) = HostList::hosts(&host_entries);
+        let mut cors_entries = settings.cors_origins.clone();
+        if let Some(list) = env(ENV_CORS_ORIGINS) {
+            cors_entries.extend(
+                list.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty()),
+            );
+        }
+        let (cors_list, bad_cors) = OriginList::origins(&cors_entries);
+        let mut origin_entries = settings.allowed_origins.clone();
+        origin_entries.extend(cors_entries.iter().cloned());
+        let (origins, bad_origins) = OriginList::origins(&origin_entries);
+        for bad in bad_hosts.iter().chain(&bad_origins).chain(&bad_cors) {
+            warnings.push(format!(
+                "ignoring the allow-list entry '{bad}': not a host or origin"
+            ));
+        }
+
+        if settings.enable_auth && keys.is_empty() {
+            warnings.push(
+                "security.enable_auth is true but no API key, API_KEY or JWT_SECRET is set: \
+                 every protected request will be refused with 401"
+                    .to_owned(),
+            );
+        }
+        for entry in &settings.api_keys {
+            if entry.key.chars().count() < WEAK_KEY_CHARS {
+                warnings.push(format!(
+                    "API key '{}' is shorter than {WEAK_KEY_CHARS} characters: use a long random key",
+                    entry.name
+                ));
+            }
+        }
+        if env_key
+            .as_ref()
+            .is_some_and(|k| k.chars().count() < WEAK_KEY_CHARS)
+        {
+            warnings.push(format!(
+                "API_KEY is shorter than {WEAK_KEY_CHARS} characters: use a long random key"
+            ));
+        }
+        if jwt_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < WEAK_SECRET_BYTES)
+        {
+            warnings.push(format!(
+                "JWT_SECRET is shorter than {WEAK_SECRET_BYTES} bytes: tokens signed with it can be forged by brute force"
+            ));
+        }
+        if !auth && !is_loopback(bind) {
+            warnings.push(format!(
+                "!!! listening on {bind_host} WITHOUT AUTHENTICATION: anyone who can reach this \
+                 address can call every tool of every server. Set API_KEY, JWT_SECRET or \
+                 security.api_keys, or bind 127.0.0.1 !!!"
+            ));
+        }
+
+        let security = Security {
+            auth,
+            keys,
+            hosts,
+            origins,
+            cors: Cors::new(cors_list),
+            limits: RateLimits::new(&settings.rate_limits),
+            max_body_bytes: settings.max_body_bytes,
+            body_timeout: settings.body_timeout,
+            header_timeout: settings.header_timeout,
+        };
+        (security, warnings)
+    }
+
+    /// One line for the startup log: what is on, no secrets.
+    pub fn summary(&self) -> String {
+        let auth = if self.auth {
+            format!("authentication on ({})", self.keys.describe())
+        } else {
+            "authentication off".to_owned()
+        };
+        format!(
+            "{auth}; CORS {}; body limit {} bytes",
+            if self.cors.enabled() { "on" } else { "off" },
+            self.max_body_bytes
+        )
+    }
+
+    /// What `/mcp` must enforce as well.
+    pub fn face_limits(&self) -> FaceLimits {
+        FaceLimits {
+            allowed_hosts: self.hosts.for_rmcp(),
+            allowed_origins: self.origins.for_rmcp(),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    /// Drops idle rate-limit state every minute until `stop`.
+    pub fn spawn_housekeeping(self: &Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let security = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HOUSEKEEPING);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.cancelled() => return,
+                }
+                match security.upgrade() {
+                    Some(security) => security.limits.forget_idle(),
+                    None => return,
+                }
+            }
+        });
+    }
+}
+
+/// Registers every secret the configuration holds for log redaction: API keys, `API_KEY`,
+/// `JWT_SECRET`, and the header values of remote servers (usually their tokens). Called
+/// before anything starts, so even the first log line is covered.
+pub fn register_secrets(
+    settings: &SecuritySettings,
+    servers: &[crate::config::ServerEntry],
+    env: &dyn Fn(&str) -> Option<String>,
+) {
+    use crate::config::TransportSpec;
+    let headers = servers.iter().flat_map(|server| match &server.transport {
+        TransportSpec::StreamableHttp { headers, .. } | TransportSpec::Sse { headers, .. } => {
+            headers.values().cloned().collect::<Vec<_>>()
+        }
+        TransportSpec::Stdio { .. } => Vec::new(),
+    });
+    redact::register(
+        settings
+            .api_keys
+            .iter()
+            .map(|k| k.key.clone())
+            .chain(env(ENV_API_KEY))
+            .chain(env(ENV_JWT_SECRET))
+            .chain(headers),
+    );
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The address rate limits count an unauthenticated client under: the IPv4 address, or the
+/// IPv6 /64 network (one host usually owns a whole /64).
+fn client_key(address: Option<SocketAddr>) -> String {
+    match address.map(|a| a.ip()) {
+        Some(IpAddr::V4(ip)) => ip.to_string(),
+        Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "unknown".to_owned(),
+    }
+}
+
+/// The middleware: applied with `axum::middleware::from_fn_with_state(security, guard)`
+/// around the whole app, inside the request-id middleware.
+pub async fn guard(
+    State(security): State<Arc<Security>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let request_id = match RequestId::from_request_parts(&mut parts, &()).await {
+        Ok(id) => id,
+        Err(never) => match never {},
+    };
+    let cors_origin = security
+        .cors
+        .enabled()
+        .then(|| security.cors.origin_of(&parts.headers))
+        .flatten();
+    let mut response = match admit(&security, parts, body).await {
+        Ok((request, rate)) => {
+            let mut response = next.run(request).await;
+            if let Some(status) = rate {
+                rate_headers(&mut response, status);
+            }
+            response
+        }
+        Err(Refused::Preflight) => match &cors_origin {
+            Some(origin) => {
+                let mut response = StatusCode::NO_CONTENT.into_response();
+                security
+                    .cors
+                    .preflight_headers(origin.clone(), response.headers_mut());
+                return response;
+            }
+            None => StatusCode::FORBIDDEN.into_response(),
+        },
+        Err(Refused::Error(error, rate)) => {
+            let mut response = error.into_response(&request_id);
+            if let Some(status) = rate {
+                rate_headers(&mut response, status);
+            }
+            response
+        }
+        Err(Refused::JsonRpc(response)) => *response,
+    };
+    if let Some(origin) = cors_origin {
+        security
+            .cors
+            .response_headers(origin, response.headers_mut());
+    }
+    response
+}
+
+/// Why [`admit`] did not hand the request on.
+enum Refused {
+    /// A CORS preflight to answer.
+    Preflight,
+    Error(SecurityError, Option<RateStatus>),
+    /// A ready JSON-RPC answer (a refused MCP request).
+    JsonRpc(Box<Response>),
+}
+
+impl From<SecurityError> for Refused {
+    fn from(error: SecurityError) -> Self {
+        Refused::Error(error, None)
+    }
+}
+
+/// Every check, in order; the request to pass on (body re-assembled, `Authorization`
+/// removed, [`Caller`] attached) and the rate-limit state for the response headers.
+async fn admit(
+    security: &Security,
+    mut parts: http::request::Parts,
+    body: Body,
+) -> Result<(Request, Option<RateStatus>), Refused> {
+    security
+        .hosts
+        .allows(&parts.uri, &parts.headers)
+        .map_err(SecurityError::HostNotAllowed)?;
+    security
+        .origins
+        .allows(&parts.headers)
+        .map_err(SecurityError::OriginNotAllowed)?;
+    if security.cors.is_preflight(&parts.method, &parts.headers) {
+        return Err(Refused::Preflight);
+    }
+    let path = parts.uri.path().to_owned();
+    let route = match routes::lookup(&parts.method, &path) {
+        Lookup::Found(route) => route,
+        Lookup::WrongMethod(methods) => {
+            let allowed: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+            return Err(SecurityError::MethodNotAllowed {
+                method: parts.method.clone(),
+                path,
+                allowed: allowed.join(", "),
+            }
+            .into());
+        }
+        Lookup::NotFound => {
+            return Err(SecurityError::NotFound {
+                method: parts.method.clone(),
+                path: path.chars().take(200).collect(),
+            }
+            .into());
+        }
+    };
+    let what = format!("{} {}", route.method, route.path);
+
+    let address = client_key(client_address(&parts.extensions));
+    let caller = if security.auth {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        match security.keys.authenticate(presented, unix_now()) {
+            Ok(caller) => caller,
+            Err(_) if route.guard == Guard::Open => Caller::anonymous(&address),
+            Err(error) => {
+                tracing::debug!(route = %what, client = %address, %error, "refused: not authenticated");
+                return Err(SecurityError::Unauthenticated(error).into());
+            }
+        }
+    } else {
+        Caller::unauthenticated(&address)
+    };
+    // The faces and every downstream never see the credential.
+    parts.headers.remove(header::AUTHORIZATION);
+
+    if let Guard::Needs(permission) = route.guard
+        && !caller.may(permission)
+    {
+        tracing::info!(route = %what, caller = %caller.name, %permission, "refused: permission missing");
+        return Err(SecurityError::Forbidden {
+            what,
+            permission,
+            caller: caller.name.to_string(),
+        }
+        .into());
+    }
+
+    let rate = match security.limits.check(route.class, &caller.limit_key) {
+        Verdict::Unlimited => None,
+        Verdict::Allowed(status) => Some(status),
+        Verdict::Limited(status, wait) => {
+            let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            tracing::info!(route = %what, caller = %caller.name, class = route.class.as_str(), retry_after, "refused: rate limit");
+            return Err(Refused::Error(
+                SecurityError::RateLimited {
+                    class: route.class.as_str(),
+                    limit: status.limit,
+                    period: status.period,
+                    retry_after: retry_after.max(1),
+                },
+                Some(status),
+            ));
+        }
+    };
+
+    let bytes = read_body(security, &parts, body)
+        .await
+        .map_err(|e| Refused::Error(e, rate))?;
+    if route.guard == Guard::JsonRpc {
+        check_json_rpc(route, &caller, &bytes, &what)?;
+    }
+    parts.extensions.insert(caller);
+    Ok((Request::from_parts(parts, Body::from(bytes)), rate))
+}
+
+/// The permission check inside a JSON-RPC body.
+fn check_json_rpc(
+    route: &Route,
+    caller: &Caller,
+    bytes: &Bytes,
+    what: &str,
+) -> Result<(), Refused> {
+    let json = |status: StatusCode, value: serde_json::Value| {
+        Refused::JsonRpc(Box::new((status, axum::Json(value)).into_response()))
+    };
+    match jsonrpc::check(bytes, caller) {
+        jsonrpc::BodyCheck::Allowed => Ok(()),
+        jsonrpc::BodyCheck::Unparsable => {
+            Err(json(StatusCode::BAD_REQUEST, jsonrpc::parse_error()))
+        }
+        jsonrpc::BodyCheck::Refused {
+            reply,
+            answerable,
+            first,
+        } => {
+            tracing::info!(route = %what, caller = %caller.name, method = %first.method, permission = %first.permission, "refused: permission missing");
+            // Streamable HTTP answers a request in the POST's response, so a JSON-RPC error
+            // reaches the caller as the method's result; legacy SSE answers on the stream,
+            // so a refused POST /message is an HTTP error carrying the same JSON-RPC error.
+            let status = if answerable && route.endpoint == Endpoint::McpPost {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            Err(json(status, reply))
+        }
+    }
+}
+
+/// Reads the whole body, refusing more than `max_body_bytes` (413) or a body that takes
+/// longer than `body_timeout` (408).
+async fn read_body(
+    security: &Security,
+    parts: &http::request::Parts,
+    body: Body,
+) -> Result<Bytes, SecurityError> {
+    let limit = security.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(SecurityError::BodyTooLarge { limit });
+    }
+    let collect = async {
+        let mut stream = body.into_data_stream();
+        let mut buffer = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| SecurityError::BodyRead(e.to_string()))?;
+            if buffer.len() + chunk.len() > limit {
+                return Err(SecurityError::BodyTooLarge { limit });
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(buffer))
+    };
+    tokio::time::timeout(security.body_timeout, collect)
+        .await
+        .map_err(|_| SecurityError::BodyTimeout(security.body_timeout))?
+}
+
+fn rate_headers(response: &mut Response, status: RateStatus) {
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(status.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(status.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(status.reset));
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ApiKeyEntry, Permission};
+
+    fn build(
+        settings: &SecuritySettings,
+        bind: &str,
+        vars: &[(&str, &str)],
+    ) -> (Security, Vec<String>) {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Security::new(settings, bind, &move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn auth_turns_on_with_any_credential_and_warns_when_exposed() {
+        let mut settings = SecuritySettings::default();
+        let (security, warnings) = build(&settings, "127.0.0.1", &[]);
+        assert!(!security.auth);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (security, warnings) = build(&settings, "0.0.0.0", &[]);
+        assert!(!security.auth);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("WITHOUT AUTHENTICATION")),
+            "{warnings:?}"
+        );
+        let (security, warnings) = build(
+            &settings,
+            "0.0.0.0",
+            &[("API_KEY", "k-0123456789abcdef0123")],
+        );
+        assert!(security.auth);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(security.summary().contains("API_KEY"));
+        assert!(!security.summary().contains("0123456789"));
+        let (security, _) = build(
+            &settings,
+            "127.0.0.1",
+            &[("JWT_SECRET", "x".repeat(40).as_str())],
+        );
+        assert!(security.auth);
+        settings.api_keys.push(ApiKeyEntry {
+            name: "short".into(),
+            key: "abc".into(),
+            permissions: vec![Permission::Read],
+        });
+        let (security, warnings) = build(&settings, "127.0.0.1", &[("JWT_SECRET", "tiny")]);
+        assert!(security.auth);
+        assert!(
+            warnings.iter().any(|w| w.contains("'short'")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("JWT_SECRET is shorter")),
+            "{warnings:?}"
+        );
+        settings.api_keys.clear();
+        settings.enable_auth = true;
+        let (security, warnings) = build(&settings, "127.0.0.1", &[]);
+        assert!(security.auth);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("every protected request")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn the_bind_address_is_an_allowed_host() {
+        let settings = SecuritySettings::default();
+        let (security, _) = build(
+            &settings,
+            "10.1.2.3",
+            &[("API_KEY", "k-0123456789abcdef0123")],
+        );
+        let hosts = security.face_limits().allowed_hosts.unwrap_or_default();
+        assert!(hosts.contains(&"10.1.2.3".to_owned()), "{hosts:?}");
+        let (security, _) = build(&settings, "0.0.0.0", &[]);
+        let hosts = security.face_limits().allowed_hosts.unwrap_or_default();
+        assert_eq!(hosts, ["localhost", "127.0.0.1", "[::1]"]);
+    }
+
+    #[test]
+    fn unauthenticated_clients_are_counted_by_address() {
+        let v4: SocketAddr = "192.0.2.7:5000".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_key(Some(v4)), "192.0.2.7");
+        let v6: SocketAddr = "[2001:db8:1:2:3:4:5:6]:5000"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_key(Some(v6)), "2001:db8:1:2::/64");
+        let mapped: SocketAddr = "[::ffff:192.0.2.7]:1"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_key(Some(mapped)), "192.0.2.7");
+    }
+}

@@ -1,0 +1,204 @@
+//! The legacy HTTP+SSE face (protocol 2024-11-05), written here because rmcp removed it:
+//! `GET /sse` opens a session and an event stream whose first `endpoint` event names
+//! `/message?sessionId=<id>`; the client POSTs JSON-RPC there (answered `202 Accepted`) and
+//! every reply, notification and server→client request arrives as a `message` event. Behind
+//! it is the same [`ProxyHandler`] as `/mcp` and stdio.
+//!
+//! A session ends when its event stream closes; its id is a random UUID, so one client
+//! cannot post into another's session by guessing.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::{Stream, StreamExt};
+use rmcp::ServiceExt;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::service::RoleServer;
+use rmcp::transport::Transport;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::ProxyHandler;
+use crate::router::Router;
+
+/// Messages a session may have queued in either direction before senders wait.
+const SESSION_QUEUE: usize = 256;
+
+/// The open legacy sessions.
+#[derive(Clone)]
+struct SseFace {
+    router: Arc<Router>,
+    /// Session id → where its POSTed messages go.
+    sessions: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+    shutdown: CancellationToken,
+}
+
+/// `GET /sse` and `POST /message`.
+pub fn routes(router: Arc<Router>, shutdown: CancellationToken) -> axum::Router {
+    let face = SseFace {
+        router,
+        sessions: Arc::default(),
+        shutdown,
+    };
+    axum::Router::new()
+        .route("/sse", get(open))
+        .route("/message", post(receive))
+        .with_state(face)
+}
+
+/// A session's transport: what the handler sends goes to the event stream; what the
+/// client POSTs comes from `inbound`.
+struct SessionTransport {
+    outbound: mpsc::Sender<ServerJsonRpcMessage>,
+    inbound: mpsc::Receiver<ClientJsonRpcMessage>,
+}
+
+impl Transport<RoleServer> for SessionTransport {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let outbound = self.outbound.clone();
+        async move {
+            outbound.send(item).await.map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the event stream closed")
+            })
+        }
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        self.inbound.recv().await
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inbound.close();
+        Ok(())
+    }
+}
+
+/// Removes a session from the table when its event stream is dropped.
+struct SessionGuard {
+    id: String,
+    sessions: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+        tracing::debug!(session = %self.id, "legacy SSE session closed");
+    }
+}
+
+/// `GET /sse`: opens a session.
+async fn open(State(face): State<SseFace>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (inbound_tx, inbound_rx) = mpsc::channel(SESSION_QUEUE);
+    let (outbound_tx, outbound_rx) = mpsc::channel(SESSION_QUEUE);
+    face.sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.clone(), inbound_tx);
+    let transport = SessionTransport {
+        outbound: outbound_tx,
+        inbound: inbound_rx,
+    };
+    let handler = ProxyHandler::new(face.router.clone());
+    let ct = face.shutdown.child_token();
+    tokio::spawn(async move {
+        match handler.serve_with_ct(transport, ct).await {
+            Ok(service) => {
+                let _ = service.waiting().await;
+            }
+            Err(error) => tracing::debug!(%error, "legacy SSE session ended before initializing"),
+        }
+    });
+    tracing::debug!(session = %id, "legacy SSE session opened");
+    let guard = SessionGuard {
+        id: id.clone(),
+        sessions: face.sessions.clone(),
+    };
+    let endpoint = futures::stream::once(async move {
+        Ok(Event::default()
+            .event("endpoint")
+            .data(format!("/message?sessionId={id}")))
+    });
+    let messages = tokio_stream_from(outbound_rx).map(move |message| {
+        let _keep = &guard;
+        let data = serde_json::to_string(&message).unwrap_or_else(|e| {
+            tracing::error!(%e, "could not serialise a message for a legacy SSE client");
+            String::new()
+        });
+        Ok(Event::default().event("message").data(data))
+    });
+    Sse::new(endpoint.chain(messages))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Query of `POST /message`.
+#[derive(Debug, serde::Deserialize)]
+struct MessageQuery {
+    #[serde(rename = "sessionId")]
+    session_id: String,
+}
+
+/// `POST /message?sessionId=…`: hands the message (or batch) to the session.
+async fn receive(
+    State(face): State<SseFace>,
+    Query(query): Query<MessageQuery>,
+    body: Bytes,
+) -> Response {
+    let sender = face
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&query.session_id)
+        .cloned();
+    let Some(sender) = sender else {
+        return (StatusCode::NOT_FOUND, "no such session").into_response();
+    };
+    let messages: Vec<ClientJsonRpcMessage> =
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(serde_json::Value::Array(batch)) => {
+                match batch.into_iter().map(serde_json::from_value).collect() {
+                    Ok(messages) => messages,
+                    Err(error) => return bad_request(error),
+                }
+            }
+            Ok(single) => match serde_json::from_value(single) {
+                Ok(message) => vec![message],
+                Err(error) => return bad_request(error),
+            },
+            Err(error) => return bad_request(error),
+        };
+    for message in messages {
+        if sender.send(message).await.is_err() {
+            return (StatusCode::NOT_FOUND, "the session has ended").into_response();
+        }
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn bad_request(error: serde_json::Error) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        format!("the body is not a JSON-RPC message: {error}"),
+    )
+        .into_response()
+}
