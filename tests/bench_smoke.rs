@@ -1,6 +1,6 @@
 //! The benchmark harness in smoke mode: the load generator's own engine (`benches/loadgen/
 //! harness`, included here) drives a few hundred calls through the real `mcp-orch` binary —
-//! its stdio face and `/mcp` — and through the reference server's legacy SSE face, and every
+//! its stdio face, `/mcp` and `/sse` — and through the reference server's legacy SSE face, and every
 //! call must succeed and carry its own text back (so mixed-up replies between concurrent
 //! calls fail the test). No timing is asserted. Also unit tests of the harness's parsers and
 //! of the table it prints.
@@ -158,6 +158,28 @@ async fn smoke_through_mcp_over_http_with_several_sessions() {
             .any(|l| l["measure"] == "throughput" && l["sessions"] == 4),
         "no many-sessions line: {lines:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_through_the_legacy_sse_face() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = orch_config(&dir);
+    let plan = smoke_plan(
+        "orch-sse",
+        Wire::Sse,
+        Some("http://127.0.0.1:{port}/sse"),
+        vec![
+            common::PROXY.to_owned(),
+            "--mcp-config".to_owned(),
+            config,
+            "--port".to_owned(),
+            "{port}".to_owned(),
+            "--no-stdio".to_owned(),
+        ],
+        "fx__echo",
+        "text",
+    );
+    run_smoke(plan).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
