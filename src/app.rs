@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
+use crate::batch::{BatchService, BatchSettings};
 use crate::cli::{self, Cli, Faces, ModeArg};
 use crate::config::{self, ConfigError, Located, Mode, ServiceConfig};
 use crate::reload::Reloader;
@@ -117,13 +118,19 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
     security::register_secrets(&plan.service.security, &plan.servers.servers, &|name| {
         std::env::var(name).ok()
     });
-    if plan.mode == Mode::Batch {
-        tracing::warn!(
-            "batch mode: the /batch endpoints are not available in this version yet; serving the proxy"
-        );
-    }
     let settings = RouterSettings::from_service(&plan.service);
     let router = Router::start(&plan.servers.servers, settings);
+    let batch = if plan.mode == Mode::Batch {
+        match start_batch(&plan, router.clone()) {
+            Ok(batch) => Some(batch),
+            Err(error) => {
+                router.shutdown().await;
+                return Err(error);
+            }
+        }
+    } else {
+        None
+    };
     let reloader = Reloader::new(
         router.clone(),
         plan.mcp_config_arg.clone(),
@@ -145,24 +152,35 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
     if let Some(port) = plan.faces.http_port {
         match bind(&plan.host, port).await {
             Ok(listener) => {
+                let state = ApiState {
+                    router: router.clone(),
+                    reloader: Some(reloader.clone()),
+                    started,
+                    batch: batch.clone(),
+                };
                 http_task = Some(tokio::spawn(serve_http(
                     listener,
-                    router.clone(),
-                    reloader.clone(),
+                    state,
                     http_security(&plan),
                     shutdown.clone(),
                     sessions_end.clone(),
-                    started,
                 )));
             }
             Err(error) if plan.faces.stdio => {
                 tracing::error!(%error, "HTTP face not started; serving stdio only");
             }
             Err(error) => {
+                if let Some(batch) = &batch {
+                    batch.shutdown().await;
+                }
                 router.shutdown().await;
                 return Err(error);
             }
         }
+    } else if batch.is_some() {
+        tracing::warn!(
+            "batch mode without an HTTP face: the /batch endpoints need --port or PROXY_PORT"
+        );
     }
 
     let stdio_task = plan.faces.stdio.then(|| {
@@ -183,6 +201,10 @@ pub async fn run(plan: Plan) -> Result<(), AppError> {
         signal = wait_for_signal() => tracing::info!(signal, "shutting down"),
     }
     shutdown.cancel();
+    // Running batches stop (recorded as interrupted) and cancel their calls first.
+    if let Some(batch) = &batch {
+        batch.shutdown().await;
+    }
     let grace = plan.service.proxy.shutdown_grace;
     let unfinished = router.drain(grace).await;
     if unfinished > 0 {
@@ -232,13 +254,17 @@ fn http_security(plan: &Plan) -> Arc<Security> {
 /// Serves the HTTP faces (REST, `/mcp`) behind the security layer until `shutdown`.
 async fn serve_http(
     listener: tokio::net::TcpListener,
-    router: Arc<Router>,
-    reloader: Arc<Reloader>,
+    state: ApiState,
     security: Arc<Security>,
     shutdown: CancellationToken,
     sessions_end: CancellationToken,
-    started: Instant,
 ) {
+    let router = state.router.clone();
+    let batch_routes = if state.batch.is_some() {
+        ", batch at /batch"
+    } else {
+        ""
+    };
     let local: Option<SocketAddr> = listener.local_addr().ok();
     let limits = security.face_limits();
     let mcp = upstream::mcp_service(
@@ -251,24 +277,38 @@ async fn serve_http(
         },
     );
     security.spawn_housekeeping(shutdown.child_token());
-    let app = api::routes(ApiState {
-        router: router.clone(),
-        reloader: Some(reloader),
-        started,
-    })
-    .merge(upstream::sse::routes(router, sessions_end.child_token()))
-    .nest_service("/mcp", mcp)
-    .layer(axum::middleware::from_fn_with_state(
-        security.clone(),
-        security::guard,
-    ))
-    .layer(axum::middleware::from_fn(api::assign_request_id));
+    let app = api::routes(state)
+        .merge(upstream::sse::routes(router, sessions_end.child_token()))
+        .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            security.clone(),
+            security::guard,
+        ))
+        .layer(axum::middleware::from_fn(api::assign_request_id));
     if let Some(addr) = local {
         tracing::info!(
-            "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health)"
+            "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health{batch_routes})"
         );
     }
     security::serve(listener, app, security.header_timeout, shutdown).await;
+}
+
+/// Batch mode: the LLM provider (if configured) and the batch service with its history.
+fn start_batch(plan: &Plan, router: Arc<Router>) -> Result<Arc<BatchService>, AppError> {
+    let llm = crate::llm::build(&plan.service.llm, &|name| std::env::var(name).ok())
+        .map_err(|error| AppError::Usage(format!("config.yaml: llm: {error}")))?;
+    match &llm {
+        Some(provider) => tracing::info!(llm = %provider.describe(), "batch mode: planner ready"),
+        None => tracing::info!(
+            "batch mode: no `llm.provider` configured; batches must come with a plan"
+        ),
+    }
+    let settings = BatchSettings::from_config(&plan.service.execution, &plan.service.llm);
+    let history = settings.history_db.clone();
+    let service = BatchService::new(router, llm, settings)
+        .map_err(|error| AppError::Usage(format!("execution.history_db: {error}")))?;
+    tracing::info!(history = %history, "batch mode: history database open");
+    Ok(service)
 }
 
 /// Logs, once, how long it took until every server was ready or failed.

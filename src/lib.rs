@@ -12,6 +12,8 @@
 //!   and cancellation, and tells upstream sessions when the catalogue changes.
 //! - [`upstream`] is the MCP face (stdio and Streamable HTTP at `/mcp`, one rmcp handler
 //!   behind both); [`api`] is the REST face for scripts.
+//! - [`batch`] is batch mode: plans (from an LLM via [`llm`], or given) validated against
+//!   the catalogue and run in parallel through the router, with status, events and history.
 //! - [`security`] wraps the HTTP faces: credentials, permissions, rate limits, Host/Origin
 //!   allow-lists, body limits, connection timeouts, log redaction.
 //! - [`reload`] watches the configuration files and applies changes to the running router,
@@ -21,10 +23,12 @@
 
 pub mod api;
 pub mod app;
+pub mod batch;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod downstream;
+pub mod llm;
 pub mod reload;
 pub mod router;
 pub mod security;

@@ -608,3 +608,41 @@ impl ListWatcher {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_server_that_went_away_is_reconnected_when_it_returns() {
+    let remote = common::HttpFixture::start(&["--name", "first"]).await;
+    let url = remote.url.clone();
+    let port = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let proxy = Proxy::start_with(
+        json!({ "mcpServers": { "remote": { "url": url } } }),
+        Some("proxy:\n  restart: {initial_backoff: 200ms, max_backoff: 1s}\n  health: {interval: 300ms, timeout: 500ms}\n"),
+        &[],
+    )
+    .await;
+    proxy.settled().await;
+    let (_, who) = proxy.post("/tools/remote.whoami", "{}").await;
+    assert!(who.to_string().contains("first"), "{who}");
+    drop(remote);
+    wait_for(
+        "the loss to be noticed",
+        Duration::from_secs(10),
+        async || status(&proxy, "remote").await["status"] != "ready",
+    )
+    .await;
+    let (code, _) = proxy.post("/tools/remote.echo", r#"{"text":"x"}"#).await;
+    assert_eq!(code, 503, "a clear error while it is away, not a hang");
+    let _back = common::HttpFixture::start(&["--name", "second", "--http", &port]).await;
+    wait_for("the reconnection", Duration::from_secs(15), async || {
+        status(&proxy, "remote").await["status"] == "ready"
+    })
+    .await;
+    let (_, who) = proxy.post("/tools/remote.whoami", "{}").await;
+    assert!(who.to_string().contains("second"), "{who}");
+    proxy.stop().await;
+}

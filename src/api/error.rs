@@ -77,6 +77,11 @@ impl ApiError {
                     "SERVER_NOT_RUNNING",
                     json!({ "server": server }),
                 ),
+                DownstreamError::Unreachable { server, .. } => (
+                    StatusCode::BAD_GATEWAY,
+                    "SERVER_UNREACHABLE",
+                    json!({ "server": server }),
+                ),
                 DownstreamError::Closed { server, .. } => (
                     StatusCode::BAD_GATEWAY,
                     "SERVER_CONNECTION_LOST",

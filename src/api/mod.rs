@@ -14,7 +14,9 @@
 //! | `GET /servers/{name}/logs?lines=N&follow=true` | its stderr, or a live SSE stream of it |
 //! | `POST /servers/reload` | re-read the configuration and apply what changed |
 //! | `GET /health` | up/down and server counts |
+//! | `/batch/...` | batch mode: execute, status, result, cancel, history, events ([`batch`]) |
 
+pub mod batch;
 mod error;
 mod request_id;
 mod servers;
@@ -25,6 +27,7 @@ use std::time::Instant;
 
 use axum::routing::{MethodFilter, MethodRouter, on};
 
+use crate::batch::BatchService;
 use crate::router::Router;
 use crate::security::{Endpoint, ROUTES, Route};
 
@@ -40,6 +43,8 @@ pub struct ApiState {
     pub reloader: Option<Arc<crate::reload::Reloader>>,
     /// When the process started serving, for uptime.
     pub started: Instant,
+    /// The batch service, in batch mode only (the `/batch` routes answer 404 otherwise).
+    pub batch: Option<Arc<BatchService>>,
 }
 
 /// The REST routes: every row of the route table this face serves (merged by the caller
@@ -67,18 +72,18 @@ fn handler(route: &Route) -> Option<MethodRouter<ApiState>> {
         Endpoint::StopServer => on(filter, servers::stop),
         Endpoint::StartServer => on(filter, servers::start),
         Endpoint::ServerLogs => on(filter, servers::logs),
+        Endpoint::BatchExecute => on(filter, batch::execute),
+        Endpoint::BatchCancel => on(filter, batch::cancel),
+        Endpoint::BatchStatus => on(filter, batch::status),
+        Endpoint::BatchResult => on(filter, batch::result),
+        Endpoint::BatchEvents => on(filter, batch::events),
+        Endpoint::BatchTasks => on(filter, batch::history),
         Endpoint::ReloadServers => on(filter, servers::reload),
         Endpoint::McpPost
         | Endpoint::McpStream
         | Endpoint::McpDelete
         | Endpoint::SseOpen
-        | Endpoint::SseMessage
-        | Endpoint::BatchExecute
-        | Endpoint::BatchCancel
-        | Endpoint::BatchStatus
-        | Endpoint::BatchResult
-        | Endpoint::BatchEvents
-        | Endpoint::BatchTasks => return None,
+        | Endpoint::SseMessage => return None,
     })
 }
 

@@ -11,6 +11,7 @@
 //! (`mcpServers.github.args[1]`) and what was expected; unknown keys and unset variables are
 //! returned as [`ConfigWarning`]s rather than failing.
 
+mod batch_settings;
 mod duration;
 mod error;
 mod expand;
@@ -36,8 +37,8 @@ pub use mcp_servers::{
     load_mcp_servers, parse_mcp_servers, parse_mcp_servers_with,
 };
 pub use service::{
-    ApiKeyEntry, ExecutionSettings, LlmSettings, Mode, Permission, ProxySettings, Rate,
-    RateLimitSettings, SecuritySettings, ServerSettings, ServiceConfig, load_service_config,
-    parse_service_config, parse_service_config_with,
+    ApiKeyEntry, ExecutionSettings, LlmSettings, Mode, Permission, PlanOutput, ProviderKind,
+    ProxySettings, Rate, RateLimitSettings, SecuritySettings, ServerSettings, ServiceConfig,
+    load_service_config, parse_service_config, parse_service_config_with,
 };
 pub use warning::{ConfigWarning, WarningKind};

@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
-
+pub use super::batch_settings::{ExecutionSettings, LlmSettings, PlanOutput, ProviderKind};
 use super::expand::expand_tree;
 use super::lifecycle::{HealthPolicy, RestartPolicy};
 use super::service_sections::parse_sections;
@@ -27,11 +26,11 @@ pub struct ServiceConfig {
     pub proxy: ProxySettings,
     /// `security:` — API keys.
     pub security: SecuritySettings,
-    /// `llm:` — batch planner settings, free-form.
+    /// `llm:` — the batch planner's LLM provider.
     pub llm: LlmSettings,
     /// `execution:` — batch mode limits.
     pub execution: ExecutionSettings,
-    /// Accepted-but-suspicious findings (unknown keys outside `llm`, unset `${VAR}`s), for the
+    /// Accepted-but-suspicious findings (unknown keys, unset `${VAR}`s), for the
     /// caller to log. Empty for [`ServiceConfig::default`].
     pub warnings: Vec<ConfigWarning>,
 }
@@ -119,7 +118,7 @@ pub struct RateLimitSettings {
     /// Starting and cancelling batches. Default 500 per hour.
     pub batch: Option<Rate>,
     /// Tool calls over REST, all MCP traffic (`/mcp`, `/sse`, `/message`), listings, logs,
-    /// batch status, `/health`. Default 6000 per minute.
+    /// batch status, `/health`. Default 100,000 per minute (MCP clients are chatty; this only stops floods).
     pub calls: Option<Rate>,
     /// Most clients (keys, or IP addresses when auth is off) tracked per class; the least
     /// recently limited one is forgotten first. Default 10000.
@@ -179,7 +178,7 @@ impl Default for RateLimitSettings {
                 period: hour,
             }),
             calls: Some(Rate {
-                count: 6000,
+                count: 100_000,
                 period: Duration::from_secs(60),
             }),
             max_clients: 10_000,
@@ -244,42 +243,6 @@ impl std::fmt::Display for Permission {
     }
 }
 
-/// `llm:` — kept as the parsed YAML tree until the batch planner (issue 6) types it.
-///
-/// `Debug` shows the provider and the top-level key names of `raw`, not its values: the
-/// section usually holds an API key.
-#[derive(Clone, PartialEq, Default)]
-pub struct LlmSettings {
-    /// `llm.provider` (azure | bedrock | openai | anthropic | gemini), if set.
-    pub provider: Option<String>,
-    /// The whole `llm:` section after `${VAR}` expansion.
-    pub raw: serde_json::Value,
-}
-
-/// `execution:` — bounds for batch mode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExecutionSettings {
-    /// Default 10.
-    pub max_parallel_tasks: usize,
-    /// Default 300 s.
-    pub task_timeout: Duration,
-    /// Default 3.
-    pub retry_count: u32,
-}
-
-impl std::fmt::Debug for LlmSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys: Vec<&str> = match &self.raw {
-            Value::Object(map) => map.keys().map(String::as_str).collect(),
-            _ => Vec::new(),
-        };
-        f.debug_struct("LlmSettings")
-            .field("provider", &self.provider)
-            .field("raw (values redacted)", &keys)
-            .finish()
-    }
-}
-
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
@@ -301,16 +264,6 @@ impl Default for ProxySettings {
             watch_config: true,
             restart: RestartPolicy::default(),
             health: HealthPolicy::default(),
-        }
-    }
-}
-
-impl Default for ExecutionSettings {
-    fn default() -> Self {
-        ExecutionSettings {
-            max_parallel_tasks: 10,
-            task_timeout: Duration::from_secs(300),
-            retry_count: 3,
         }
     }
 }
@@ -354,7 +307,6 @@ pub fn parse_service_config_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     const EXAMPLE: &str = include_str!("../../config.example.yaml");
 
@@ -407,7 +359,7 @@ mod tests {
         assert!(!config.security.enable_auth);
         assert!(config.security.api_keys.is_empty());
         assert_eq!(config.llm, LlmSettings::default());
-        assert_eq!(config.llm.raw, Value::Null);
+        assert_eq!(config.llm.provider, None);
         assert_eq!(config.execution.max_parallel_tasks, 10);
         assert_eq!(config.execution.task_timeout, Duration::from_secs(300));
         assert_eq!(config.execution.retry_count, 3);
@@ -446,11 +398,9 @@ mod tests {
                 permissions: vec![Permission::Read, Permission::Execute],
             }]
         );
-        assert_eq!(config.llm.provider.as_deref(), Some("openai"));
-        assert_eq!(
-            config.llm.raw,
-            json!({"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-secret"})
-        );
+        assert_eq!(config.llm.provider, Some(ProviderKind::OpenAi));
+        assert_eq!(config.llm.model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(config.llm.api_key.as_deref(), Some("sk-secret"));
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     }
 

@@ -1,16 +1,12 @@
 //! The sections of `config.yaml` (`server`, `proxy`, `security`, `llm`, `execution`): each
-//! key's accepted values, its checks, and unknown-key warnings (none under `llm`, which is
-//! free-form and passed on as written).
+//! key's accepted values, its checks, and unknown-key warnings. `llm` and `execution` are
+//! typed in `batch_settings.rs`, `security` in `security_section.rs`.
 
 use serde_json::{Map, Value};
 
+use super::batch_settings::{parse_execution, parse_llm};
 use super::tree::{Walk, field};
-use super::{
-    ConfigError, ExecutionSettings, LlmSettings, Mode, ProxySettings, ServerSettings, ServiceConfig,
-};
-
-/// The LLM providers the batch planner knows.
-const PROVIDERS: &[&str] = &["azure", "bedrock", "openai", "anthropic", "gemini"];
+use super::{ConfigError, Mode, ProxySettings, ServerSettings, ServiceConfig};
 
 /// Applies the (non-null) document `tree` on top of the defaults already in `out`.
 pub(super) fn parse_sections(
@@ -117,71 +113,12 @@ fn parse_proxy(
     Ok(())
 }
 
-fn parse_llm(walk: &Walk, value: &Value) -> Result<LlmSettings, ConfigError> {
-    let map = walk.object("llm", value, "a mapping of LLM settings")?;
-    let provider = match field(map, "provider") {
-        Some(v) => match v.as_str() {
-            Some(p) if PROVIDERS.contains(&p) => Some(p.to_string()),
-            _ => {
-                return Err(walk.invalid(
-                    "llm.provider",
-                    "one of `azure`, `bedrock`, `openai`, `anthropic`, `gemini`",
-                    Some(v),
-                ));
-            }
-        },
-        None => None,
-    };
-    Ok(LlmSettings {
-        provider,
-        raw: value.clone(),
-    })
-}
-
-fn parse_execution(
-    walk: &mut Walk,
-    map: &Map<String, Value>,
-    out: &mut ExecutionSettings,
-) -> Result<(), ConfigError> {
-    walk.unknown_keys(
-        "execution",
-        map,
-        &["max_parallel_tasks", "task_timeout", "retry_count"],
-    );
-    if let Some(v) = field(map, "max_parallel_tasks") {
-        let max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
-        let n = walk.integer(
-            "execution.max_parallel_tasks",
-            v,
-            1,
-            max,
-            "a whole number of at least 1",
-        )?;
-        out.max_parallel_tasks = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(v) = field(map, "task_timeout") {
-        out.task_timeout = walk.duration("execution.task_timeout", v)?;
-    }
-    if let Some(v) = field(map, "retry_count") {
-        let n = walk.integer(
-            "execution.retry_count",
-            v,
-            0,
-            u64::from(u32::MAX),
-            "a whole number (0 or more)",
-        )?;
-        out.retry_count = u32::try_from(n).unwrap_or(u32::MAX);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::super::{ConfigWarning, Permission, Rate, WarningKind, parse_service_config_with};
     use super::*;
-    use serde_json::json;
 
     fn env(name: &str) -> Option<String> {
         match name {
@@ -227,7 +164,7 @@ security:
 llm:
   provider: bedrock
   region: ${AWS_REGION:-us-east-1}
-  nested: {list: [1, "${MISSING}"]}
+  model: "${MISSING}x"
 execution: {max_parallel_tasks: 1, task_timeout: 500ms, retry_count: 0}
 "#,
         );
@@ -283,24 +220,20 @@ execution: {max_parallel_tasks: 1, task_timeout: 500ms, retry_count: 0}
             })
         );
         assert_eq!(limits.max_clients, 20);
-        assert_eq!(config.llm.provider.as_deref(), Some("bedrock"));
         assert_eq!(
-            config.llm.raw,
-            json!({"provider": "bedrock", "region": "us-east-1", "nested": {"list": [1, ""]}})
+            config.llm.provider,
+            Some(super::super::ProviderKind::Bedrock)
         );
-        assert_eq!(
-            config.execution,
-            ExecutionSettings {
-                max_parallel_tasks: 1,
-                task_timeout: Duration::from_millis(500),
-                retry_count: 0
-            }
-        );
+        assert_eq!(config.llm.region.as_deref(), Some("us-east-1"));
+        assert_eq!(config.llm.model.as_deref(), Some("x"));
+        assert_eq!(config.execution.max_parallel_tasks, 1);
+        assert_eq!(config.execution.task_timeout, Duration::from_millis(500));
+        assert_eq!(config.execution.retry_count, 0);
         assert_eq!(
             config.warnings,
             vec![ConfigWarning {
                 file: "<config.yaml>".into(),
-                path: "llm.nested.list[1]".into(),
+                path: "llm.model".into(),
                 kind: WarningKind::UnsetVariable {
                     variable: "MISSING".into()
                 },
@@ -309,7 +242,7 @@ execution: {max_parallel_tasks: 1, task_timeout: 500ms, retry_count: 0}
     }
 
     #[test]
-    fn unknown_keys_are_warnings_except_under_llm() {
+    fn unknown_keys_are_warnings() {
         let config = parse(
             "serve: {}\nserver: {hots: x, port: 1}\nsecurity:\n  api_keys:\n    - {name: a, key: k, permissions: [read], scope: x}\nllm: {whatever: 1}\nexecution: {retries: 2}\n",
         );
@@ -320,6 +253,7 @@ execution: {max_parallel_tasks: 1, task_timeout: 500ms, retry_count: 0}
                 "serve",
                 "server.hots",
                 "security.api_keys[0].scope",
+                "llm.whatever",
                 "execution.retries"
             ]
         );

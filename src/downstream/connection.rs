@@ -79,6 +79,9 @@ pub(crate) enum Inbound {
         id: RequestId,
         result: Result<Reply, ErrorData>,
     },
+    /// The wire could not deliver one of our requests (the server is unreachable). Not a
+    /// sign of life from the server.
+    SendFailed { id: RequestId, reason: String },
     /// A request from the server (ping, sampling, elicitation, roots).
     Request {
         id: RequestId,
@@ -144,13 +147,22 @@ pub struct ConnectionHooks {
 }
 
 struct Pending {
-    reply: oneshot::Sender<Result<Reply, ErrorData>>,
+    reply: oneshot::Sender<Result<Reply, Failure>>,
     events: Option<mpsc::UnboundedSender<CallEvent>>,
     session: Option<u64>,
     internal: bool,
     /// Milliseconds after the connection was made when progress last arrived for this
     /// request (`NO_PROGRESS` if never); progress extends the request's deadline.
     progress_at: Arc<AtomicU64>,
+}
+
+/// Why a request got no result.
+#[derive(Debug)]
+enum Failure {
+    /// The server answered with a JSON-RPC error.
+    Rpc(ErrorData),
+    /// The request never reached it.
+    Unreachable(String),
 }
 
 /// `Pending::progress_at` before any progress.
@@ -361,7 +373,8 @@ impl Connection {
                     guard.armed = false;
                     return match reply {
                         Ok(Ok(reply)) => Ok(reply),
-                        Ok(Err(error)) => Err(DownstreamError::Rpc { server: self.server.to_string(), error }),
+                        Ok(Err(Failure::Rpc(error))) => Err(DownstreamError::Rpc { server: self.server.to_string(), error }),
+                        Ok(Err(Failure::Unreachable(reason))) => Err(DownstreamError::Unreachable { server: self.server.to_string(), reason }),
                         Err(_) => Err(self.closed_error()),
                     };
                 }
@@ -420,21 +433,16 @@ impl Connection {
 
     /// Routes one message from the wire. Never blocks on a caller.
     pub(crate) fn dispatch(self: &Arc<Self>, inbound: Inbound) {
-        self.last_inbound_ms
-            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if !matches!(inbound, Inbound::SendFailed { .. }) {
+            self.last_inbound_ms
+                .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
         match inbound {
             Inbound::Reply { id, result } => {
-                let pending = match id {
-                    NumberOrString::Number(n) => self.lock_pending().remove(&n),
-                    NumberOrString::String(_) => None,
-                };
-                match pending {
-                    Some(pending) => {
-                        let _ = pending.reply.send(result);
-                    }
-                    None => tracing::debug!(server = %self.server, %id,
-                        "dropping a reply nobody waits for (timed out, cancelled or unknown)"),
-                }
+                self.deliver(id, result.map_err(Failure::Rpc));
+            }
+            Inbound::SendFailed { id, reason } => {
+                self.deliver(id, Err(Failure::Unreachable(reason)));
             }
             Inbound::Notification(ServerNotification::ProgressNotification(progress)) => {
                 let now = self.created.elapsed().as_millis() as u64;
@@ -461,6 +469,20 @@ impl Connection {
                 request,
                 origin,
             } => self.handle_server_request(id, request, origin),
+        }
+    }
+
+    fn deliver(&self, id: RequestId, result: Result<Reply, Failure>) {
+        let pending = match id {
+            NumberOrString::Number(n) => self.lock_pending().remove(&n),
+            NumberOrString::String(_) => None,
+        };
+        match pending {
+            Some(pending) => {
+                let _ = pending.reply.send(result);
+            }
+            None => tracing::debug!(server = %self.server, %id,
+                "dropping a reply nobody waits for (timed out, cancelled or unknown)"),
         }
     }
 

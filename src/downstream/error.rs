@@ -19,6 +19,9 @@ pub enum DownstreamError {
     /// The caller cancelled the request.
     #[error("request to server '{server}' was cancelled")]
     Cancelled { server: String },
+    /// The request could not be delivered (connection refused, HTTP error on the POST).
+    #[error("server '{server}' could not be reached: {reason}")]
+    Unreachable { server: String, reason: String },
     /// The server answered with a JSON-RPC error; passed through to the caller as is.
     #[error("server '{server}' returned error {}: {}", error.code.0, error.message)]
     Rpc { server: String, error: ErrorData },

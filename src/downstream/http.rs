@@ -120,13 +120,7 @@ async fn pump<T>(
                         *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
                         tracing::debug!(server = %connection.server(), %error, "HTTP send failed");
                         if let Some(id) = failed_id {
-                            connection.dispatch(Inbound::Reply {
-                                id,
-                                result: Err(rmcp::model::ErrorData::internal_error(
-                                    format!("mcp-orch could not reach server '{}': {error}", connection.server()),
-                                    None,
-                                )),
-                            });
+                            connection.dispatch(Inbound::SendFailed { id, reason: error });
                         }
                     }
                 });

@@ -168,15 +168,9 @@ async fn post_messages(
             Err(error) => Some(with_causes(&error)),
         };
         if let (Some(problem), Some(id)) = (problem, failed_id) {
-            connection.dispatch(super::connection::Inbound::Reply {
+            connection.dispatch(super::connection::Inbound::SendFailed {
                 id,
-                result: Err(rmcp::model::ErrorData::internal_error(
-                    format!(
-                        "mcp-orch could not post to server '{}': {problem}",
-                        connection.server()
-                    ),
-                    None,
-                )),
+                reason: problem,
             });
         }
     }

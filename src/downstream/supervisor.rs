@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::server::{Control, Downstream, Wire};
-use super::{Status, humanize};
+use super::{DownstreamError, Status, humanize};
 use crate::config::RestartPolicy;
 
 /// Why one life of a server ended.
@@ -179,10 +179,14 @@ impl Downstream {
                     break Ended::Failed { was_stable: ready_at.elapsed() >= self.defaults.restart.stable_after };
                 }
                 _ = async { if let Some(t) = ticks.as_mut() { t.tick().await; } }, if ticks.is_some() => {
-                    if connection.ping(health.timeout).await.is_err()
-                        && !connection.is_closed()
-                        && connection.idle_for() >= health.timeout
-                    {
+                    let healthy = match connection.ping(health.timeout).await {
+                        // Any answer, even an error (a server without ping), is a sign of life.
+                        Ok(()) | Err(DownstreamError::Rpc { .. }) => true,
+                        Err(DownstreamError::Unreachable { .. }) => false,
+                        // A busy server may be slow to answer: other traffic counts too.
+                        Err(_) => connection.is_closed() || connection.idle_for() < health.timeout,
+                    };
+                    if !healthy {
                         let reason = format!("it did not answer a ping within {}", humanize(health.timeout));
                         tracing::warn!(server = %self.name, %reason, "server unresponsive; restarting");
                         self.observer.server_event(&self.name, &format!("server '{}' is unresponsive: {reason}", self.name));

@@ -74,6 +74,7 @@ impl RouterError {
             self,
             RouterError::Downstream(
                 DownstreamError::Unavailable { .. }
+                    | DownstreamError::Unreachable { .. }
                     | DownstreamError::Closed { .. }
                     | DownstreamError::Timeout { .. }
                     | DownstreamError::Protocol { .. }

@@ -413,8 +413,13 @@ impl HttpFixture {
     /// Starts `mcp-orch-fixture --http 0 <args>` and waits for its address.
     pub async fn start(args: &[&str]) -> HttpFixture {
         mcp_orch::downstream::ensure_tls_provider();
+        let port: &[&str] = if args.contains(&"--http") {
+            &[]
+        } else {
+            &["--http", "0"]
+        };
         let mut child = Command::new(FIXTURE)
-            .args(["--http", "0"])
+            .args(port)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
