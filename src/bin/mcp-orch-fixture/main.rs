@@ -223,6 +223,13 @@ async fn serve_http(shared: Arc<Shared>, port: u16) -> Result<(), String> {
         config,
     );
     let app = axum::Router::new().nest_service("/mcp", service);
+    // Without TCP_NODELAY the SSE body written after the response head waits for the
+    // client's delayed ACK (~40 ms per request on Linux); benchmarks use this server as
+    // the "direct HTTP" baseline, so it must not carry that stall.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .await
         .map_err(|error| format!("HTTP server failed: {error}"))
