@@ -270,8 +270,6 @@ async fn serve_http(
     let mcp = upstream::mcp_service(
         router.clone(),
         HttpFaceSettings {
-            allowed_hosts: limits.allowed_hosts,
-            allowed_origins: limits.allowed_origins,
             max_body_bytes: limits.max_body_bytes,
             shutdown: sessions_end.child_token(),
         },

@@ -183,3 +183,90 @@ async fn progress_reaches_the_caller_with_its_own_token() {
     );
     raw.close().await;
 }
+
+/// Node's `child_process` (so Electron clients such as Cursor and Claude Desktop) hands a
+/// server Unix sockets, not pipes, for stdin/stdout: the stdio face drives those on the
+/// event loop too, and EOF on the socket still ends the session cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_on_a_unix_socket_like_node_clients_use() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), json!({ "fx": fixture_entry("fx") }));
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+    let their_out = theirs.try_clone().unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(PROXY)
+        .arg("--mcp-config")
+        .arg(&config)
+        .env_remove("PROXY_PORT")
+        .env("LOG_LEVEL", "debug")
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(their_out)))
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    ours.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+    let ours = tokio::net::UnixStream::from_std(ours).unwrap_or_else(|e| panic!("{e}"));
+    let (read, mut write) = ours.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut ask = async |messages: &[serde_json::Value], id: &str| -> serde_json::Value {
+        for message in messages {
+            write
+                .write_all(format!("{message}\n").as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {id} within 20 s"))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("socket closed before the answer to {id}"));
+            let value: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if value["id"] == id {
+                return value;
+            }
+        }
+    };
+    let init = ask(
+        &[
+            json!({"jsonrpc":"2.0","id":"init","method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"socket-client","version":"1"}}}),
+        ],
+        "init",
+    )
+    .await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "mcp-orch", "{init}");
+    let answer = ask(
+        &[
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            json!({"jsonrpc":"2.0","id":"call","method":"tools/call",
+                "params":{"name":"fx__echo","arguments":{"text":"over a socket"}}}),
+        ],
+        "call",
+    )
+    .await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "over a socket",
+        "{answer}"
+    );
+    drop(ask);
+    drop(write);
+    drop(lines);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("mcp-orch did not exit after the socket closed"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr).await;
+    }
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stdin_kind=Socket") && stderr.contains("stdout_kind=Socket"),
+        "the stdio face used the socket directly: {stderr}"
+    );
+}

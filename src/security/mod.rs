@@ -72,7 +72,9 @@ pub struct Security {
     pub header_timeout: Duration,
 }
 
-/// What the `/mcp` face must enforce too (rmcp checks Host/Origin and body size itself).
+/// The limits that concern the `/mcp` face: the Host/Origin lists the guard enforces (in
+/// rmcp's syntax; rmcp's own duplicate check is off, see `upstream::mcp_service`) and the
+/// body size rmcp must also apply to what it reads itself.
 #[derive(Debug, Clone)]
 pub struct FaceLimits {
     /// `None`: any host.

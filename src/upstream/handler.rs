@@ -80,7 +80,23 @@ impl ProxyHandler {
 
     /// Runs one forwarded request, relaying its progress and server→client requests to
     /// this session until it completes (or the client cancels it).
+    ///
+    /// The work runs in one heap allocation: rmcp spawns a task per request and moves the
+    /// handler's future several times on the way, so a small future (a pointer) instead of
+    /// the whole forwarding state machine saves kilobytes of copying per call.
     async fn forward<T, F, Fut>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        run: F,
+    ) -> Result<T, RouterError>
+    where
+        F: FnOnce(CallContext) -> Fut,
+        Fut: Future<Output = Result<T, RouterError>>,
+    {
+        Box::pin(self.forward_inline(context, run)).await
+    }
+
+    async fn forward_inline<T, F, Fut>(
         &self,
         context: &RequestContext<RoleServer>,
         run: F,

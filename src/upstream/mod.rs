@@ -7,6 +7,7 @@
 
 mod handler;
 pub mod sse;
+mod stdio;
 
 use std::sync::Arc;
 
@@ -23,8 +24,10 @@ pub use handler::{ProxyHandler, UPSTREAM_PROTOCOL_VERSIONS};
 /// cancelled. stdout carries only MCP messages.
 pub async fn serve_stdio(router: Arc<Router>, shutdown: CancellationToken) -> std::io::Result<()> {
     let handler = ProxyHandler::new(router);
+    let (stdin, stdout, stdin_kind, stdout_kind) = stdio::streams();
+    tracing::debug!(?stdin_kind, ?stdout_kind, "stdio face");
     let service = handler
-        .serve_with_ct(rmcp::transport::stdio(), shutdown.child_token())
+        .serve_with_ct((stdin, stdout), shutdown.child_token())
         .await
         .map_err(|e| std::io::Error::other(format!("stdio session failed to start: {e}")))?;
     let reason = service.waiting().await;
@@ -35,11 +38,6 @@ pub async fn serve_stdio(router: Arc<Router>, shutdown: CancellationToken) -> st
 /// Settings for the `/mcp` face.
 #[derive(Debug, Clone)]
 pub struct HttpFaceSettings {
-    /// `Host` header values accepted (DNS-rebinding protection); `None` accepts any. The
-    /// security layer checks the same list first; this is rmcp's own second check.
-    pub allowed_hosts: Option<Vec<String>>,
-    /// `Origin` header values accepted; `None` accepts any.
-    pub allowed_origins: Option<Vec<String>>,
     /// Largest POST body rmcp accepts.
     pub max_body_bytes: usize,
     /// Cancelled to end every session.
@@ -51,19 +49,14 @@ pub fn mcp_service(
     router: Arc<Router>,
     settings: HttpFaceSettings,
 ) -> StreamableHttpService<ProxyHandler, LocalSessionManager> {
-    let mut config = StreamableHttpServerConfig::default()
+    // `Host` and `Origin` (DNS-rebinding protection) are checked by the security layer in
+    // front of every route, `/mcp` included, with our error format. rmcp's own copy of the
+    // check is off: it clones its lists with the service on every request.
+    let config = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(settings.max_body_bytes)
-        .with_cancellation_token(settings.shutdown);
-    config = match settings.allowed_hosts {
-        Some(hosts) => config.with_allowed_hosts(hosts),
-        None => config.disable_allowed_hosts(),
-    };
-    config = match settings.allowed_origins {
-        Some(origins) => config
-            .with_allowed_origins(origins)
-            .enforce_origin_validation(),
-        None => config.disable_allowed_origins(),
-    };
+        .with_cancellation_token(settings.shutdown)
+        .disable_allowed_hosts()
+        .disable_allowed_origins();
     StreamableHttpService::new(
         move || Ok(ProxyHandler::new(router.clone())),
         Arc::new(LocalSessionManager::default()),
