@@ -36,6 +36,7 @@ impl ToolRunner for Stub {
         args: Map<String, Value>,
         _progress: ProgressFn,
         _cancel: CancellationToken,
+        _timeout: std::time::Duration,
     ) -> BoxFuture<'static, CallOutcome> {
         let ms = args.get("ms").and_then(Value::as_u64).unwrap_or(0);
         async move {

@@ -253,7 +253,6 @@ async fn stdio_on_a_unix_socket_like_node_clients_use() {
         answer["result"]["content"][0]["text"], "over a socket",
         "{answer}"
     );
-    drop(ask);
     drop(write);
     drop(lines);
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())

@@ -36,6 +36,7 @@ impl ToolRunner for RouterRunner {
         args: Map<String, Value>,
         progress: ProgressFn,
         cancel: CancellationToken,
+        timeout: std::time::Duration,
     ) -> BoxFuture<'static, CallOutcome> {
         if tool == LLM_GENERATE {
             return generate(self.llm.clone(), args, cancel).boxed();
@@ -47,6 +48,9 @@ impl ToolRunner for RouterRunner {
             let context = CallContext {
                 events: Some(events_tx),
                 cancel: Some(cancel),
+                // The attempt's limit, not the server's default: a task may run longer than
+                // the server's `timeout` (up to its `maxTimeout`).
+                timeout: Some(timeout),
                 ..CallContext::default()
             };
             let call = router.call_tool(&tool, Some(args), context);

@@ -415,9 +415,12 @@ impl Router {
                 request.extensions_mut().insert(meta);
             }
         }
-        let timeout = match &request {
-            ClientRequest::CallToolRequest(call) => downstream.timeout_for(&call.params.name),
-            _ => downstream.call_timeout(),
+        let timeout = match (&request, context.timeout) {
+            (_, Some(timeout)) => timeout.min(downstream.max_timeout()),
+            (ClientRequest::CallToolRequest(call), None) => {
+                downstream.timeout_for(&call.params.name)
+            }
+            (_, None) => downstream.call_timeout(),
         };
         let options = CallOptions {
             session: session_id,

@@ -70,6 +70,9 @@ pub struct CallContext {
     pub cancel: Option<CancellationToken>,
     /// mcp-orch's own request (subscriptions, log level), not a caller's.
     pub internal: bool,
+    /// The caller's own limit for this request (a batch task's attempt timeout), in place of
+    /// the server's `timeout`/`toolTimeouts`; still capped by the server's `maxTimeout`.
+    pub timeout: Option<Duration>,
 }
 
 impl CallContext {

@@ -114,6 +114,7 @@ impl ProxyHandler {
             events: Some(events_tx),
             cancel: Some(context.ct.clone()),
             internal: false,
+            timeout: None,
         });
         tokio::pin!(call);
         let mut relays = FuturesUnordered::new();

@@ -95,13 +95,15 @@ pub type ProgressFn = Arc<dyn Fn(Value) + Send + Sync>;
 /// Makes the calls. Implemented over the router for real batches.
 pub trait ToolRunner: Send + Sync {
     /// Calls `tool` with `args`; must stop promptly (and cancel downstream) when `cancel`
-    /// fires.
+    /// fires. `timeout` is the attempt's limit (the executor enforces it too; a runner
+    /// passes it on so that no shorter default of its own cuts the attempt first).
     fn call(
         &self,
         tool: &str,
         args: Map<String, Value>,
         progress: ProgressFn,
         cancel: CancellationToken,
+        timeout: Duration,
     ) -> BoxFuture<'static, CallOutcome>;
 }
 
@@ -395,7 +397,9 @@ impl Exec {
         let progress: ProgressFn = Arc::new(move |value| {
             let _ = tx.send(((task, unit), value));
         });
-        let call = self.runner.call(&spec.tool, args, progress, token.clone());
+        let call = self
+            .runner
+            .call(&spec.tool, args, progress, token.clone(), timeout);
         self.in_flight.spawn(async move {
             let mut call = call;
             let outcome = tokio::select! {

@@ -34,6 +34,7 @@ impl ToolRunner for StubRunner {
         args: Map<String, Value>,
         progress: ProgressFn,
         cancel: CancellationToken,
+        _timeout: std::time::Duration,
     ) -> BoxFuture<'static, CallOutcome> {
         let stub = self.0.clone();
         let tool = tool.trim_start_matches("s__").to_owned();
