@@ -29,6 +29,9 @@ pub struct RouterRunner {
     pub llm: Option<Arc<dyn LlmProvider>>,
 }
 
+/// How much longer the router waits than the attempt's limit (see [`RouterRunner::call`]).
+const ROUTER_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl ToolRunner for RouterRunner {
     fn call(
         &self,
@@ -49,8 +52,9 @@ impl ToolRunner for RouterRunner {
                 events: Some(events_tx),
                 cancel: Some(cancel),
                 // The attempt's limit, not the server's default: a task may run longer than
-                // the server's `timeout` (up to its `maxTimeout`).
-                timeout: Some(timeout),
+                // the server's `timeout` (up to its `maxTimeout`). A little slack so that the
+                // executor's own timer, which cancels and reports the attempt, fires first.
+                timeout: Some(timeout.saturating_add(ROUTER_SLACK)),
                 ..CallContext::default()
             };
             let call = router.call_tool(&tool, Some(args), context);
