@@ -46,7 +46,7 @@ out=${out:-$root/target/bench/profile-$face-$tool-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 
 cargo build --release --locked --bins >&2
-loadgen=$(cargo bench --locked --no-run --bench loadgen --message-format=json 2>/dev/null \
+loadgen=$(cargo bench --locked --no-run --bench loadgen --message-format=json \
   | sed -n 's/.*"executable":"\([^"]*loadgen-[^"]*\)".*/\1/p' | tail -1)
 [ -x "$loadgen" ] || { echo "profile.sh: no loadgen executable" >&2; exit 1; }
 ORCH=${orch:-$root/target/release/mcp-orch}

@@ -69,7 +69,7 @@ install_peers
 # --- release builds ---------------------------------------------------------------------
 log "building release binaries and the load generator"
 cargo build --release --locked --bins >&2
-loadgen=$(cargo bench --locked --no-run --bench loadgen --message-format=json 2>/dev/null \
+loadgen=$(cargo bench --locked --no-run --bench loadgen --message-format=json \
   | sed -n 's/.*"executable":"\([^"]*loadgen-[^"]*\)".*/\1/p' | tail -1)
 [ -x "$loadgen" ] || { log "could not find the loadgen executable"; exit 1; }
 

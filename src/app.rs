@@ -266,11 +266,10 @@ async fn serve_http(
         ""
     };
     let local: Option<SocketAddr> = listener.local_addr().ok();
-    let limits = security.face_limits();
     let mcp = upstream::mcp_service(
         router.clone(),
         HttpFaceSettings {
-            max_body_bytes: limits.max_body_bytes,
+            max_body_bytes: security.max_body_bytes(),
             shutdown: sessions_end.child_token(),
         },
     );

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::http::{client, post_json};
-use super::{ChatRequest, ChatResponse, LlmError, LlmProvider, Role};
+use super::{ChatRequest, ChatResponse, LlmError, LlmProvider};
 use crate::config::{LlmSettings, PlanOutput};
 
 /// The API version header value.
@@ -65,13 +65,7 @@ impl Anthropic {
         let messages: Vec<Value> = request
             .messages
             .iter()
-            .map(|m| {
-                let role = match m.role {
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                };
-                json!({"role": role, "content": m.content})
-            })
+            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
             .collect();
         let mut system = request.system.clone();
         if request.json_mode {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::http::{client, post_json};
 use super::sigv4::{self, Credentials, SignRequest};
-use super::{ChatRequest, ChatResponse, LlmError, LlmProvider, Role};
+use super::{ChatRequest, ChatResponse, LlmError, LlmProvider};
 use crate::config::{LlmSettings, PlanOutput};
 
 /// How requests are authenticated.
@@ -88,13 +88,7 @@ impl Bedrock {
         let messages: Vec<Value> = request
             .messages
             .iter()
-            .map(|m| {
-                let role = match m.role {
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                };
-                json!({"role": role, "content": [{"text": m.content}]})
-            })
+            .map(|m| json!({"role": m.role.as_str(), "content": [{"text": m.content}]}))
             .collect();
         let mut system = request.system.clone();
         if request.json_mode {

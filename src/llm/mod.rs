@@ -31,6 +31,16 @@ pub enum Role {
     Assistant,
 }
 
+impl Role {
+    /// The role's name in every provider's wire format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
 /// One message of a conversation (the system prompt is separate).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatMessage {

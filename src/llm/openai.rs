@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::http::{client, post_json};
-use super::{ChatRequest, ChatResponse, LlmError, LlmProvider, Role, extract_json};
+use super::{ChatRequest, ChatResponse, LlmError, LlmProvider, extract_json};
 use crate::config::{LlmSettings, PlanOutput};
 
 /// Default Azure OpenAI `api-version` (deployments API).
@@ -131,11 +131,7 @@ impl OpenAiCompatible {
     fn body(&self, request: &ChatRequest) -> Value {
         let mut messages = vec![json!({"role": "system", "content": request.system})];
         for message in &request.messages {
-            let role = match message.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            messages.push(json!({"role": role, "content": message.content}));
+            messages.push(json!({"role": message.role.as_str(), "content": message.content}));
         }
         let mut body = json!({
             "model": self.model,

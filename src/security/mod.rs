@@ -72,18 +72,6 @@ pub struct Security {
     pub header_timeout: Duration,
 }
 
-/// The limits that concern the `/mcp` face: the Host/Origin lists the guard enforces (in
-/// rmcp's syntax; rmcp's own duplicate check is off, see `upstream::mcp_service`) and the
-/// body size rmcp must also apply to what it reads itself.
-#[derive(Debug, Clone)]
-pub struct FaceLimits {
-    /// `None`: any host.
-    pub allowed_hosts: Option<Vec<String>>,
-    /// `None`: any origin.
-    pub allowed_origins: Option<Vec<String>>,
-    pub max_body_bytes: usize,
-}
-
 impl Security {
     /// Builds the layer from `security:` settings, the bind address and the environment
     /// (`API_KEY`, `JWT_SECRET`, `CORS_ORIGINS` via `env`). Returns warnings to log.
@@ -202,13 +190,10 @@ impl Security {
         )
     }
 
-    /// What `/mcp` must enforce as well.
-    pub fn face_limits(&self) -> FaceLimits {
-        FaceLimits {
-            allowed_hosts: self.hosts.for_rmcp(),
-            allowed_origins: self.origins.for_rmcp(),
-            max_body_bytes: self.max_body_bytes,
-        }
+    /// The largest request body, which rmcp must also apply to what `/mcp` reads itself
+    /// (Host and Origin are the guard's alone, in front of every route).
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
     }
 
     /// Drops idle rate-limit state every minute until `stop`.
@@ -607,11 +592,28 @@ mod tests {
             "10.1.2.3",
             &[("API_KEY", "k-0123456789abcdef0123")],
         );
-        let hosts = security.face_limits().allowed_hosts.unwrap_or_default();
-        assert!(hosts.contains(&"10.1.2.3".to_owned()), "{hosts:?}");
+        let allows = |security: &Security, host: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::HOST,
+                http::HeaderValue::from_str(host).unwrap_or_else(|e| panic!("{e}")),
+            );
+            security
+                .hosts
+                .allows(&http::Uri::from_static("/mcp"), &headers)
+                .is_ok()
+        };
+        assert!(allows(&security, "10.1.2.3:3000"));
+        assert!(allows(&security, "localhost:3000"));
+        assert!(!allows(&security, "10.1.2.4:3000"));
+        // Bound to every interface: only the loopback names, not the wildcard address.
         let (security, _) = build(&settings, "0.0.0.0", &[]);
-        let hosts = security.face_limits().allowed_hosts.unwrap_or_default();
-        assert_eq!(hosts, ["localhost", "127.0.0.1", "[::1]"]);
+        for host in ["localhost", "127.0.0.1:3000", "[::1]:3000"] {
+            assert!(allows(&security, host), "{host}");
+        }
+        for host in ["0.0.0.0:3000", "evil.example", "10.1.2.3"] {
+            assert!(!allows(&security, host), "{host}");
+        }
     }
 
     #[test]

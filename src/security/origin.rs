@@ -183,57 +183,6 @@ impl OriginList {
     pub fn is_empty(&self) -> bool {
         !self.any && self.rules.is_empty()
     }
-
-    /// The list in rmcp's syntax with explicit ports; `None` when any origin is allowed.
-    pub fn for_rmcp(&self) -> Option<Vec<String>> {
-        if self.any {
-            return None;
-        }
-        let entries = self
-            .rules
-            .iter()
-            .map(|rule| match rule {
-                OriginRule::Null => "null".to_owned(),
-                OriginRule::Tuple { scheme, host, port } => {
-                    let host = if host.contains(':') {
-                        format!("[{host}]")
-                    } else {
-                        host.clone()
-                    };
-                    match port {
-                        Some(port) => format!("{scheme}://{host}:{port}"),
-                        None => format!("{scheme}://{host}:*"),
-                    }
-                }
-            })
-            .collect();
-        Some(entries)
-    }
-}
-
-impl HostList {
-    /// The list in rmcp's syntax; `None` when any host is allowed.
-    pub fn for_rmcp(&self) -> Option<Vec<String>> {
-        if self.any {
-            return None;
-        }
-        let entries = self
-            .rules
-            .iter()
-            .map(|rule| {
-                let host = if rule.host.contains(':') {
-                    format!("[{}]", rule.host)
-                } else {
-                    rule.host.clone()
-                };
-                match rule.port {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
-                }
-            })
-            .collect();
-        Some(entries)
-    }
 }
 
 /// `scheme://host[:port]` with nothing after it.
