@@ -360,8 +360,17 @@ async fn logs_and_control_over_rest() {
             .post("/tools/fx.stderr", format!(r#"{{"text":"line {i}"}}"#))
             .await;
     }
-    let (code, logs) = proxy.get("/servers/fx/logs?lines=2").await;
-    assert_eq!(code, 200);
+    // The reply comes over stdout, the line over stderr: the drain may be a moment behind.
+    let mut logs = json!(null);
+    for _ in 0..100 {
+        let (code, got) = proxy.get("/servers/fx/logs?lines=2").await;
+        assert_eq!(code, 200);
+        logs = got;
+        if logs["lines"][1]["line"] == "line 2" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let lines: Vec<&str> = logs["lines"]
         .as_array()
         .map(|l| l.iter().filter_map(|l| l["line"].as_str()).collect())

@@ -205,3 +205,139 @@ async fn a_tool_error_result_and_a_timeout_are_tool_errors_naming_the_server() {
     client.cancel().await.ok();
     proxy.stop().await;
 }
+
+/// One raw JSON-RPC POST to `/mcp`: status, content type, and the JSON-RPC message of the
+/// reply (the `data:` of an SSE reply, or the JSON body).
+async fn post_mcp(
+    proxy: &Proxy,
+    session: Option<&str>,
+    version: &str,
+    body: serde_json::Value,
+) -> (u16, String, serde_json::Value, Option<String>) {
+    let mut request = proxy
+        .request(reqwest::Method::POST, "/mcp")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", version)
+        .body(body.to_string());
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status().as_u16();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let new_session = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.text().await.unwrap_or_default();
+    let message = if kind.starts_with("text/event-stream") {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+            .find(|m| m.get("id").is_some())
+            .unwrap_or_default()
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    };
+    (status, kind, message, new_session)
+}
+
+fn tool_names(message: &serde_json::Value) -> Vec<String> {
+    message["result"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_from_the_serialized_listing_matches_rmcps_answer_and_follows_changes() {
+    let proxy = Proxy::start(
+        json!({ "fx": fixture_entry("fx"), "other": fixture_entry("other") }),
+        &[],
+    )
+    .await;
+    proxy.settled().await;
+    let version = "2025-06-18";
+    let initialize = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {},
+        "clientInfo": { "name": "raw", "version": "0" } } });
+    let (code, _, _, session) = post_mcp(&proxy, None, version, initialize).await;
+    assert_eq!(code, 200);
+    let session = session.unwrap_or_else(|| panic!("no session id"));
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let (code, ..) = post_mcp(&proxy, Some(&session), version, initialized).await;
+    assert_eq!(code, 202);
+
+    // The first listing of a session goes through rmcp (SSE), the next ones are the
+    // pre-serialized listing (JSON) — the same tools, the caller's id echoed.
+    let list =
+        |id: serde_json::Value| json!({ "jsonrpc": "2.0", "id": id, "method": "tools/list" });
+    let (code, kind, typed, _) = post_mcp(&proxy, Some(&session), version, list(json!(1))).await;
+    assert_eq!(code, 200);
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    let (code, kind, cached, _) =
+        post_mcp(&proxy, Some(&session), version, list(json!("two"))).await;
+    assert_eq!(code, 200);
+    assert_eq!(kind, "application/json");
+    assert_eq!(cached["id"], "two");
+    assert_eq!(cached["jsonrpc"], "2.0");
+    assert_eq!(cached["result"], typed["result"], "cached listing differs");
+    let names = tool_names(&cached);
+    assert!(names.contains(&"fx__echo".to_owned()), "{names:?}");
+    assert!(names.contains(&"other__echo".to_owned()), "{names:?}");
+
+    // What rmcp refuses is still refused: an unknown session, an unknown protocol version.
+    let (code, ..) = post_mcp(&proxy, Some("no-such-session"), version, list(json!(3))).await;
+    assert_eq!(code, 404);
+    let (code, ..) = post_mcp(&proxy, Some(&session), "1999-01-01", list(json!(4))).await;
+    assert_eq!(code, 400);
+    // Other methods are rmcp's.
+    let call = json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": { "name": "fx__echo", "arguments": { "text": "still rmcp" } } });
+    let (code, kind, reply, _) = post_mcp(&proxy, Some(&session), version, call).await;
+    assert_eq!(code, 200);
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    assert_eq!(reply["result"]["content"][0]["text"], "still rmcp");
+
+    // A server stopped: the next listing no longer has its tools; started again: back.
+    let (code, body) = proxy.post("/servers/other/stop", "").await;
+    assert_eq!(code, 202, "{body}");
+    let mut names = Vec::new();
+    for attempt in 0..100 {
+        let (_, kind, listed, _) =
+            post_mcp(&proxy, Some(&session), version, list(json!(10 + attempt))).await;
+        assert_eq!(kind, "application/json");
+        names = tool_names(&listed);
+        if !names.iter().any(|n| n.starts_with("other__")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(names.contains(&"fx__echo".to_owned()), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("other__")), "{names:?}");
+    let (code, body) = proxy.post("/servers/other/start", "").await;
+    assert_eq!(code, 202, "{body}");
+    for attempt in 0..200 {
+        let (_, _, listed, _) =
+            post_mcp(&proxy, Some(&session), version, list(json!(200 + attempt))).await;
+        names = tool_names(&listed);
+        if names.iter().any(|n| n.starts_with("other__")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(names.contains(&"other__echo".to_owned()), "{names:?}");
+    assert_eq!(proxy.stop().await, Some(0));
+}

@@ -13,9 +13,9 @@ mod resources;
 mod uri;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
+use rmcp::model::{ListToolsResult, Prompt, Resource, ResourceTemplate, ServerResult, Tool};
 
 pub use naming::{MAX_EXPOSED_NAME_LEN, NameRequest, assign_exposed_names, is_client_safe};
 pub use resources::{CatalogResource, CatalogTemplate, UriRoute};
@@ -90,6 +90,8 @@ pub struct Catalog {
     prompt_by_exposed: HashMap<Arc<str>, usize>,
     /// Resources, templates and URI routing.
     resources: resources::ResourceIndex,
+    /// The `tools/list` result, serialized on first use (the snapshot never changes).
+    tools_listing: OnceLock<Option<Arc<[u8]>>>,
 }
 
 impl Catalog {
@@ -211,6 +213,30 @@ impl Catalog {
     /// The URI clients see for `original` of `server` (namespaced when it collides).
     pub fn exposed_uri(&self, server: &str, original: &str) -> String {
         self.resources.exposed_uri(server, original)
+    }
+
+    /// The whole `tools/list` result (`{"tools":[…]}`) as JSON in the shape of protocol
+    /// versions before 2026-07-28, serialized once per snapshot: what the `/mcp` face
+    /// answers `tools/list` with. `None` only if a tool
+    /// definition cannot be serialized (then callers take the typed path).
+    pub fn tools_list_json(&self) -> Option<Arc<[u8]>> {
+        self.tools_listing
+            .get_or_init(|| {
+                let mut result = ServerResult::ListToolsResult(ListToolsResult::with_all_items(
+                    self.tools.iter().map(|t| t.tool.clone()).collect(),
+                ));
+                // The shape rmcp gives peers on protocol versions before 2026-07-28 (all
+                // mcp-orch negotiates): no `resultType: "complete"`.
+                result.strip_result_type_for_legacy_peer();
+                match serde_json::to_vec(&result) {
+                    Ok(json) => Some(json.into()),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot pre-serialize the tool listing");
+                        None
+                    }
+                }
+            })
+            .clone()
     }
 
     /// Whether two snapshots expose the same tools with the same definitions (used to decide

@@ -30,6 +30,9 @@ use crate::config::{ForwardedCapabilities, Isolation, ServerEntry, TransportSpec
 /// How many stderr lines are kept per server, and how many bytes at most.
 const STDERR_LINES: usize = 1000;
 const STDERR_BYTES: usize = 512 * 1024;
+/// How long a failure reason waits for the rest of an exited child's stderr (a grandchild
+/// holding the pipe open must not delay it further).
+const STDERR_DRAIN_WAIT: Duration = Duration::from_millis(300);
 
 #[derive(Debug)]
 pub(super) struct State {
@@ -71,6 +74,13 @@ impl Wire {
             }
             Wire::Http(http) => http.stop().await,
             Wire::Sse(sse) => sse.stop().await,
+        }
+    }
+
+    /// For a child process: waits (bounded) until its stderr is all in the log.
+    pub(super) async fn stderr_drained(&self) {
+        if let Wire::Child(child) = self {
+            child.stderr_drained(STDERR_DRAIN_WAIT).await;
         }
     }
 

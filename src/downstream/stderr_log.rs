@@ -27,15 +27,16 @@ pub struct StderrLog {
     inner: Mutex<Ring>,
     max_lines: usize,
     max_bytes: usize,
-    /// New lines for followers (`GET /servers/{name}/logs?follow=true`); a follower that
-    /// falls behind misses lines rather than holding memory.
-    follow: tokio::sync::broadcast::Sender<LogLine>,
 }
 
 #[derive(Debug, Default)]
 struct Ring {
     lines: VecDeque<LogLine>,
     bytes: usize,
+    /// New lines for followers (`GET /servers/{name}/logs?follow=true`); a follower that
+    /// falls behind misses lines rather than holding memory. Made by the first follower:
+    /// its queue is [`FOLLOW_QUEUE`] slots allocated up front, ~80 KiB per server.
+    follow: Option<tokio::sync::broadcast::Sender<LogLine>>,
 }
 
 impl StderrLog {
@@ -45,7 +46,6 @@ impl StderrLog {
             inner: Mutex::new(Ring::default()),
             max_lines: max_lines.max(1),
             max_bytes: max_bytes.max(MAX_LINE_BYTES),
-            follow: tokio::sync::broadcast::channel(FOLLOW_QUEUE).0,
         }
     }
 
@@ -64,7 +64,11 @@ impl StderrLog {
         };
         // Sent under the lock, so `tail_and_follow` sees each line exactly once.
         let mut ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = self.follow.send(entry.clone());
+        if let Some(follow) = &ring.follow
+            && follow.receiver_count() > 0
+        {
+            let _ = follow.send(entry.clone());
+        }
         ring.bytes += entry.line.len();
         ring.lines.push_back(entry);
         while ring.lines.len() > self.max_lines || ring.bytes > self.max_bytes {
@@ -87,10 +91,13 @@ impl StderrLog {
         &self,
         n: usize,
     ) -> (Vec<LogLine>, tokio::sync::broadcast::Receiver<LogLine>) {
-        let ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ring = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         // Subscribing under the lock: a line pushed after this is in the receiver, one
         // pushed before is in the ring.
-        let receiver = self.follow.subscribe();
+        let receiver = ring
+            .follow
+            .get_or_insert_with(|| tokio::sync::broadcast::channel(FOLLOW_QUEUE).0)
+            .subscribe();
         let skip = ring.lines.len().saturating_sub(n);
         (ring.lines.iter().skip(skip).cloned().collect(), receiver)
     }

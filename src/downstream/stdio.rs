@@ -72,6 +72,8 @@ pub struct ChildHandle {
     exit: watch::Receiver<Option<ExitStatus>>,
     /// Cancelled to ask the process task for a graceful stop.
     stop: CancellationToken,
+    /// Cancelled once the child's stderr has ended and every line of it is in the log.
+    stderr_done: CancellationToken,
 }
 
 impl ChildHandle {
@@ -90,6 +92,13 @@ impl ChildHandle {
     /// Its exit status, if it has exited and been reaped.
     pub fn exit_status(&self) -> Option<ExitStatus> {
         *self.exit.borrow()
+    }
+
+    /// Waits (at most `limit`) until the child's stderr has ended and all of it is in the
+    /// log, so a failure reason can quote its last line: the exit and the end of stdout can
+    /// be seen before the stderr reader has caught up.
+    pub async fn stderr_drained(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.stderr_done.cancelled()).await;
     }
 
     /// Waits for the child to exit (however that happens) and returns its status.
@@ -165,14 +174,21 @@ pub fn spawn(
     let (connection, outbound) = Connection::new(server.clone(), hooks);
     let (exit_tx, exit_rx) = watch::channel(None);
     let stop = CancellationToken::new();
+    let stderr_done = CancellationToken::new();
     let handle = ChildHandle {
         pid,
         exit: exit_rx,
         stop: stop.clone(),
+        stderr_done: stderr_done.clone(),
     };
     let stdin_closed = CancellationToken::new();
 
-    tokio::spawn(drain_stderr(server.clone(), stderr, stderr_log));
+    tokio::spawn(drain_stderr(
+        server.clone(),
+        stderr,
+        stderr_log,
+        stderr_done,
+    ));
     tokio::spawn(write_loop(
         server.clone(),
         stdin,
@@ -489,7 +505,13 @@ pub(crate) fn parse_inbound(text: &[u8]) -> Result<Inbound, serde_json::Error> {
 }
 
 /// Reads the child's stderr line by line into the log and tracing (debug), forever.
-async fn drain_stderr(server: Arc<str>, stderr: ChildStderr, log: Arc<StderrLog>) {
+async fn drain_stderr(
+    server: Arc<str>,
+    stderr: ChildStderr,
+    log: Arc<StderrLog>,
+    done: CancellationToken,
+) {
+    let _done = done.drop_guard();
     let mut reader = BufReader::with_capacity(16 * 1024, stderr);
     let mut line = Vec::with_capacity(256);
     loop {

@@ -138,6 +138,7 @@ impl Downstream {
             Err(reason) => {
                 stop_wire(&wire_slot).await;
                 self.record_exit(&wire_slot);
+                stderr_drained(&wire_slot).await;
                 let reason = self.with_stderr(reason);
                 tracing::error!(server = %self.name, %reason, "server failed to start");
                 self.set_status(Status::Failed, Some(reason));
@@ -171,6 +172,7 @@ impl Downstream {
                     // The stdio wire closes the connection only once the child was reaped
                     // (or after 500 ms), so its exit code is known here.
                     self.record_exit(&wire_slot);
+                    stderr_drained(&wire_slot).await;
                     let reason = connection.close_reason().unwrap_or_else(|| "the connection ended".into());
                     let reason = self.with_stderr(reason);
                     tracing::warn!(server = %self.name, %reason, "server went away");
@@ -230,6 +232,12 @@ impl Downstream {
             reason.push_str(&format!("; last stderr line: {line}"));
         }
         reason
+    }
+}
+
+async fn stderr_drained(wire: &Option<Wire>) {
+    if let Some(wire) = wire {
+        wire.stderr_drained().await;
     }
 }
 

@@ -210,6 +210,11 @@ impl Router {
         settled
     }
 
+    /// Whether every server has finished its first start (no waiting).
+    pub fn has_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
     /// Waits (bounded) for the first start of every server; what list and call paths use.
     pub async fn startup_complete(&self) -> bool {
         self.wait_started(STARTUP_WAIT).await

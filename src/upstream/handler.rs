@@ -33,7 +33,8 @@ use tokio::sync::mpsc;
 use crate::downstream::CallEvent;
 use crate::router::{CallContext, Router, RouterError, SessionRegistration, UpstreamSession};
 
-/// Protocol revisions accepted from clients, newest first.
+/// Protocol revisions accepted from clients, newest first. (The `/mcp` face's cached
+/// `tools/list` has the shape of these; a 2026-07-28 entry would need its own.)
 pub const UPSTREAM_PROTOCOL_VERSIONS: [ProtocolVersion; 4] = [
     ProtocolVersion::V_2025_11_25,
     ProtocolVersion::V_2025_06_18,

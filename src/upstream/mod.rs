@@ -6,6 +6,7 @@
 //! - legacy HTTP+SSE at `GET /sse` + `POST /message?sessionId=…` ([`sse`]).
 
 mod handler;
+mod mcp_face;
 pub mod sse;
 mod stdio;
 
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::router::Router;
 
 pub use handler::{ProxyHandler, UPSTREAM_PROTOCOL_VERSIONS};
+pub use mcp_face::McpFace;
 
 /// Serves one MCP session on stdin/stdout until the client closes stdin or `shutdown` is
 /// cancelled. stdout carries only MCP messages.
@@ -44,11 +46,9 @@ pub struct HttpFaceSettings {
     pub shutdown: CancellationToken,
 }
 
-/// The `/mcp` Streamable HTTP service: one [`ProxyHandler`] per session.
-pub fn mcp_service(
-    router: Arc<Router>,
-    settings: HttpFaceSettings,
-) -> StreamableHttpService<ProxyHandler, LocalSessionManager> {
+/// The `/mcp` Streamable HTTP service: one [`ProxyHandler`] per session, `tools/list`
+/// answered from the catalogue's serialized listing ([`McpFace`]).
+pub fn mcp_service(router: Arc<Router>, settings: HttpFaceSettings) -> McpFace {
     // `Host` and `Origin` (DNS-rebinding protection) are checked by the security layer in
     // front of every route, `/mcp` included, with our error format. rmcp's own copy of the
     // check is off: it clones its lists with the service on every request.
@@ -57,9 +57,12 @@ pub fn mcp_service(
         .with_cancellation_token(settings.shutdown)
         .disable_allowed_hosts()
         .disable_allowed_origins();
-    StreamableHttpService::new(
-        move || Ok(ProxyHandler::new(router.clone())),
-        Arc::new(LocalSessionManager::default()),
+    let sessions = Arc::new(LocalSessionManager::default());
+    let handlers = router.clone();
+    let rmcp = StreamableHttpService::new(
+        move || Ok(ProxyHandler::new(handlers.clone())),
+        sessions.clone(),
         config,
-    )
+    );
+    McpFace::new(rmcp, sessions, router)
 }
