@@ -363,3 +363,34 @@ async fn server_everything_over_the_sse_face_prompts_resources_sampling_roots_el
     assert_ne!(elicited["result"]["isError"], true, "{elicited}");
     proxy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_over_sse_from_the_serialized_listing_matches_the_typed_answer() {
+    let proxy = Proxy::start(json!({ "fx": fixture_entry("fx") }), &[]).await;
+    proxy.settled().await;
+    let mut raw = RawSse::open(&proxy, json!({})).await;
+    // With `_meta` the request goes through rmcp's typed handler; without, it is answered
+    // from the catalogue's serialized listing. Same result either way, ids as given.
+    raw.post(json!({"jsonrpc":"2.0","id":"typed","method":"tools/list","params":{"_meta":{}}}))
+        .await;
+    let typed = raw.next_message(|m| m["id"] == "typed").await;
+    raw.post(json!({"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}))
+        .await;
+    let cached = raw.next_message(|m| m["id"] == 7).await;
+    assert_eq!(cached["jsonrpc"], "2.0");
+    assert!(
+        typed["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == "fx__echo")),
+        "{typed}"
+    );
+    assert_eq!(cached["result"], typed["result"]);
+    // Calls still go through the handler on the same stream.
+    let echoed = raw
+        .call("c", "fx__echo", json!({"text": "after the cache"}), |_| {
+            json!({})
+        })
+        .await;
+    assert_eq!(echoed["result"]["content"][0]["text"], "after the cache");
+    proxy.stop().await;
+}

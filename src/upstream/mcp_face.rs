@@ -113,13 +113,7 @@ impl McpFace {
         if !known || self.rmcp_should_see(session) {
             return None;
         }
-        let listing = self.router.catalog().tools_list_json()?;
-        let mut reply = Vec::with_capacity(listing.len() + id.get().len() + 40);
-        reply.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-        reply.extend_from_slice(id.get().as_bytes());
-        reply.extend_from_slice(br#","result":"#);
-        reply.extend_from_slice(&listing);
-        reply.push(b'}');
+        let reply = list_reply(id, &self.router.catalog().tools_list_json()?);
         let mut response = Response::new(Body::from(reply));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -202,8 +196,9 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
     json && sse
 }
 
-/// The id of `body` if it is exactly one plain `tools/list` request.
-fn list_request_id(body: &[u8]) -> Option<&RawValue> {
+/// The id of `body` if it is exactly one plain `tools/list` request (no `_meta`, a string
+/// or integer id). Shared with the legacy SSE face.
+pub(super) fn list_request_id(body: &[u8]) -> Option<&RawValue> {
     #[derive(Deserialize)]
     struct ListRequest<'a> {
         jsonrpc: &'a str,
@@ -236,6 +231,17 @@ fn list_request_id(body: &[u8]) -> Option<&RawValue> {
         }
     }
     Some(request.id)
+}
+
+/// The JSON-RPC response to the `tools/list` request `id`, from a serialized listing.
+pub(super) fn list_reply(id: &RawValue, listing: &[u8]) -> Vec<u8> {
+    let mut reply = Vec::with_capacity(listing.len() + id.get().len() + 40);
+    reply.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    reply.extend_from_slice(id.get().as_bytes());
+    reply.extend_from_slice(br#","result":"#);
+    reply.extend_from_slice(listing);
+    reply.push(b'}');
+    reply
 }
 
 impl tower_service::Service<Request<Body>> for McpFace {

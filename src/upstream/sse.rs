@@ -5,10 +5,13 @@
 //! it is the same [`ProxyHandler`] as `/mcp` and stdio.
 //!
 //! A session ends when its event stream closes; its id is a random UUID, so one client
-//! cannot post into another's session by guessing.
+//! cannot post into another's session by guessing. As on `/mcp`, a plain `tools/list` of an
+//! initialized session is answered from the catalogue's serialized listing without going
+//! through rmcp (see [`super::mcp_face`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::{Stream, StreamExt};
 use rmcp::ServiceExt;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ClientNotification, ServerJsonRpcMessage};
 use rmcp::service::RoleServer;
 use rmcp::transport::Transport;
 use tokio::sync::mpsc;
@@ -36,9 +39,27 @@ const SESSION_QUEUE: usize = 256;
 #[derive(Clone)]
 struct SseFace {
     router: Arc<Router>,
-    /// Session id → where its POSTed messages go.
-    sessions: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+    /// Session id → its queues.
+    sessions: Arc<Mutex<HashMap<String, SessionQueues>>>,
     shutdown: CancellationToken,
+}
+
+/// Where a session's POSTed messages go, and its event stream's queue.
+#[derive(Clone)]
+struct SessionQueues {
+    inbound: mpsc::Sender<ClientJsonRpcMessage>,
+    /// Weak: the session's handler holds the stream open, not this table.
+    outbound: mpsc::WeakSender<Outbound>,
+    /// Set once the client has sent `notifications/initialized`.
+    initialized: Arc<AtomicBool>,
+}
+
+/// One `message` event: from the handler, or an answer already serialized. (The queue
+/// held messages by value before; boxing them would add an allocation to every one.)
+#[allow(clippy::large_enum_variant)]
+enum Outbound {
+    Message(ServerJsonRpcMessage),
+    Json(Vec<u8>),
 }
 
 /// `GET /sse` and `POST /message`.
@@ -57,7 +78,7 @@ pub fn routes(router: Arc<Router>, shutdown: CancellationToken) -> axum::Router 
 /// A session's transport: what the handler sends goes to the event stream; what the
 /// client POSTs comes from `inbound`.
 struct SessionTransport {
-    outbound: mpsc::Sender<ServerJsonRpcMessage>,
+    outbound: mpsc::Sender<Outbound>,
     inbound: mpsc::Receiver<ClientJsonRpcMessage>,
 }
 
@@ -70,7 +91,7 @@ impl Transport<RoleServer> for SessionTransport {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let outbound = self.outbound.clone();
         async move {
-            outbound.send(item).await.map_err(|_| {
+            outbound.send(Outbound::Message(item)).await.map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the event stream closed")
             })
         }
@@ -89,7 +110,7 @@ impl Transport<RoleServer> for SessionTransport {
 /// Removes a session from the table when its event stream is dropped.
 struct SessionGuard {
     id: String,
-    sessions: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+    sessions: Arc<Mutex<HashMap<String, SessionQueues>>>,
 }
 
 impl Drop for SessionGuard {
@@ -110,7 +131,14 @@ async fn open(State(face): State<SseFace>) -> Sse<impl Stream<Item = Result<Even
     face.sessions
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), inbound_tx);
+        .insert(
+            id.clone(),
+            SessionQueues {
+                inbound: inbound_tx,
+                outbound: outbound_tx.downgrade(),
+                initialized: Arc::default(),
+            },
+        );
     let transport = SessionTransport {
         outbound: outbound_tx,
         inbound: inbound_rx,
@@ -137,10 +165,14 @@ async fn open(State(face): State<SseFace>) -> Sse<impl Stream<Item = Result<Even
     });
     let messages = tokio_stream_from(outbound_rx).map(move |message| {
         let _keep = &guard;
-        let data = serde_json::to_string(&message).unwrap_or_else(|e| {
-            tracing::error!(%e, "could not serialise a message for a legacy SSE client");
-            String::new()
-        });
+        let data = match message {
+            Outbound::Message(message) => serde_json::to_string(&message).unwrap_or_else(|e| {
+                tracing::error!(%e, "could not serialise a message for a legacy SSE client");
+                String::new()
+            }),
+            // Serialized by serde_json: valid UTF-8, no raw newlines.
+            Outbound::Json(json) => String::from_utf8(json).unwrap_or_default(),
+        };
         Ok(Event::default().event("message").data(data))
     });
     Sse::new(endpoint.chain(messages))
@@ -164,15 +196,27 @@ async fn receive(
     Query(query): Query<MessageQuery>,
     body: Bytes,
 ) -> Response {
-    let sender = face
+    let queues = face
         .sessions
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get(&query.session_id)
         .cloned();
-    let Some(sender) = sender else {
+    let Some(queues) = queues else {
         return (StatusCode::NOT_FOUND, "no such session").into_response();
     };
+    if let Some(reply) = cached_list_reply(&face.router, &queues, &body) {
+        let sent = match queues.outbound.upgrade() {
+            Some(outbound) => outbound.send(Outbound::Json(reply)).await.is_ok(),
+            None => false,
+        };
+        return if sent {
+            StatusCode::ACCEPTED.into_response()
+        } else {
+            (StatusCode::NOT_FOUND, "the session has ended").into_response()
+        };
+    }
+    let sender = queues.inbound;
     let messages: Vec<ClientJsonRpcMessage> =
         match serde_json::from_slice::<serde_json::Value>(&body) {
             Ok(serde_json::Value::Array(batch)) => {
@@ -188,11 +232,32 @@ async fn receive(
             Err(error) => return bad_request(error),
         };
     for message in messages {
+        if matches!(&message, ClientJsonRpcMessage::Notification(n)
+            if matches!(n.notification, ClientNotification::InitializedNotification(_)))
+        {
+            queues.initialized.store(true, Ordering::Release);
+        }
         if sender.send(message).await.is_err() {
             return (StatusCode::NOT_FOUND, "the session has ended").into_response();
         }
     }
     StatusCode::ACCEPTED.into_response()
+}
+
+/// The answer to `body` from the catalogue's serialized listing, if it is a plain
+/// `tools/list` of an initialized session once every server has started.
+fn cached_list_reply(router: &Router, queues: &SessionQueues, body: &[u8]) -> Option<Vec<u8>> {
+    if body.len() > super::mcp_face::MAX_BODY
+        || !queues.initialized.load(Ordering::Acquire)
+        || !router.has_started()
+    {
+        return None;
+    }
+    let id = super::mcp_face::list_request_id(body)?;
+    Some(super::mcp_face::list_reply(
+        id,
+        &router.catalog().tools_list_json()?,
+    ))
 }
 
 fn bad_request(error: serde_json::Error) -> Response {
