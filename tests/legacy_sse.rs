@@ -365,7 +365,9 @@ async fn server_everything_over_the_sse_face_prompts_resources_sampling_roots_el
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tools_list_over_sse_from_the_serialized_listing_matches_the_typed_answer() {
+/// The plain request takes the serialized-listing path (all its conditions hold here; which
+/// requests take it is unit-tested in `upstream::sse`); the `_meta` one goes through rmcp.
+async fn tools_list_over_sse_answers_the_same_with_and_without_meta() {
     let proxy = Proxy::start(json!({ "fx": fixture_entry("fx") }), &[]).await;
     proxy.settled().await;
     let mut raw = RawSse::open(&proxy, json!({})).await;

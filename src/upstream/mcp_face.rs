@@ -78,15 +78,15 @@ impl McpFace {
 
     /// Answers one HTTP request on `/mcp`.
     pub async fn handle(self, request: Request<Body>) -> Response {
-        let Some(session) = candidate_session(request.method(), request.headers()) else {
+        if !is_candidate(request.method(), request.headers()) {
             return self.to_rmcp(request).await;
-        };
+        }
         let (parts, body) = request.into_parts();
         let body = match axum::body::to_bytes(body, MAX_BODY).await {
             Ok(body) => body,
             Err(error) => return bad_request(&format!("cannot read the request body: {error}")),
         };
-        match self.answer_list(&session, &body).await {
+        match self.answer_list(&parts.headers, &body).await {
             Some(response) => response,
             None => {
                 self.to_rmcp(Request::from_parts(parts, Body::from(body)))
@@ -100,11 +100,12 @@ impl McpFace {
     }
 
     /// The reply to `body` if it is a `tools/list` this path may answer.
-    async fn answer_list(&self, session: &str, body: &Bytes) -> Option<Response> {
+    async fn answer_list(&self, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
         let id = list_request_id(body)?;
         if !self.router.has_started() {
             return None;
         }
+        let session = session_id(headers)?;
         let known = self
             .sessions
             .has_session(&session.to_owned().into())
@@ -142,39 +143,45 @@ impl McpFace {
     }
 }
 
-/// The session id of a request that may be a fast-path `tools/list`, judged on headers
-/// alone; `None` sends it to rmcp.
-fn candidate_session(method: &Method, headers: &HeaderMap) -> Option<String> {
-    if method != Method::POST {
-        return None;
-    }
-    let length: usize = headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()?;
-    if length == 0 || length > MAX_BODY {
-        return None;
-    }
-    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("application/json") || !accepts_json_and_sse(headers) {
-        return None;
-    }
-    if let Some(version) = headers.get("mcp-protocol-version") {
-        let version = version.to_str().ok()?;
-        let known = ProtocolVersion::KNOWN_VERSIONS
-            .iter()
-            .any(|known| known.as_str() == version);
+/// Whether a request may be a fast-path `tools/list`, judged on headers alone (a session
+/// id, a small JSON body, the `Accept` and protocol version rmcp wants); `false` sends it
+/// to rmcp without reading its body here.
+fn is_candidate(method: &Method, headers: &HeaderMap) -> bool {
+    let small_body = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|length| length > 0 && length <= MAX_BODY);
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let essence = v.split(';').next().unwrap_or_default().trim();
+            essence.eq_ignore_ascii_case("application/json")
+        });
+    let version_ok = match headers.get("mcp-protocol-version") {
+        None => true,
         // The listing has the shape of the versions mcp-orch negotiates (before
         // 2026-07-28, whose results carry `resultType` and caching hints).
-        if !known || version >= ProtocolVersion::V_2026_07_28.as_str() {
-            return None;
-        }
-    }
+        Some(version) => version.to_str().is_ok_and(|version| {
+            version < ProtocolVersion::V_2026_07_28.as_str()
+                && ProtocolVersion::KNOWN_VERSIONS
+                    .iter()
+                    .any(|known| known.as_str() == version)
+        }),
+    };
+    method == Method::POST
+        && small_body
+        && json_body
+        && version_ok
+        && session_id(headers).is_some()
+        && accepts_json_and_sse(headers)
+}
+
+/// The non-empty `Mcp-Session-Id` header.
+fn session_id(headers: &HeaderMap) -> Option<&str> {
     let session = headers.get("mcp-session-id")?.to_str().ok()?;
-    (!session.is_empty()).then(|| session.to_owned())
+    (!session.is_empty()).then_some(session)
 }
 
 /// `Accept` names both media types plainly (any parameter, such as a q-value, sends the
@@ -199,6 +206,11 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
 /// The id of `body` if it is exactly one plain `tools/list` request (no `_meta`, a string
 /// or integer id). Shared with the legacy SSE face.
 pub(super) fn list_request_id(body: &[u8]) -> Option<&RawValue> {
+    // Most bodies are calls: no parse for those.
+    const METHOD: &[u8] = b"tools/list";
+    if !body.windows(METHOD.len()).any(|w| w == METHOD) {
+        return None;
+    }
     #[derive(Deserialize)]
     struct ListRequest<'a> {
         jsonrpc: &'a str,
@@ -286,11 +298,9 @@ mod tests {
 
     #[test]
     fn only_plain_session_posts_are_candidates() {
-        assert_eq!(
-            candidate_session(&Method::POST, &headers(PLAIN)).as_deref(),
-            Some("abc")
-        );
-        assert_eq!(candidate_session(&Method::GET, &headers(PLAIN)), None);
+        assert!(is_candidate(&Method::POST, &headers(PLAIN)));
+        assert_eq!(session_id(&headers(PLAIN)), Some("abc"));
+        assert!(!is_candidate(&Method::GET, &headers(PLAIN)));
         for (name, bad) in [
             ("content-length", "100000"),
             ("content-type", "text/plain"),
@@ -302,15 +312,16 @@ mod tests {
         ] {
             let mut map = headers(PLAIN);
             map.insert(name, bad.parse().unwrap());
-            assert_eq!(
-                candidate_session(&Method::POST, &map),
-                None,
-                "{name}: {bad}"
-            );
+            assert!(!is_candidate(&Method::POST, &map), "{name}: {bad}");
         }
-        let mut no_session = headers(PLAIN);
-        no_session.remove("mcp-session-id");
-        assert_eq!(candidate_session(&Method::POST, &no_session), None);
+        for missing in ["mcp-session-id", "content-length", "content-type", "accept"] {
+            let mut map = headers(PLAIN);
+            map.remove(missing);
+            assert!(!is_candidate(&Method::POST, &map), "without {missing}");
+        }
+        let mut no_version = headers(PLAIN);
+        no_version.remove("mcp-protocol-version");
+        assert!(is_candidate(&Method::POST, &no_version));
     }
 
     #[test]

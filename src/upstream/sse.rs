@@ -267,3 +267,42 @@ fn bad_request(error: serde_json::Error) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::RouterSettings;
+
+    #[tokio::test]
+    async fn only_a_plain_tools_list_of_an_initialized_session_is_answered_here() {
+        let settings = RouterSettings::from_service(&crate::config::ServiceConfig::default());
+        let router = Router::start(&[], settings);
+        assert!(router.startup_complete().await);
+        let (inbound, _inbound_rx) = mpsc::channel(1);
+        let (outbound, _outbound_rx) = mpsc::channel(1);
+        let queues = SessionQueues {
+            inbound,
+            outbound: outbound.downgrade(),
+            initialized: Arc::default(),
+        };
+        let list = br#"{"jsonrpc":"2.0","id":"l","method":"tools/list","params":{}}"#;
+        assert!(
+            cached_list_reply(&router, &queues, list).is_none(),
+            "before initialized"
+        );
+
+        queues.initialized.store(true, Ordering::Release);
+        let reply = cached_list_reply(&router, &queues, list).map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r).unwrap_or_else(|e| panic!("{e}"))
+        });
+        assert_eq!(
+            reply,
+            Some(serde_json::json!({"jsonrpc": "2.0", "id": "l", "result": {"tools": []}}))
+        );
+        let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#;
+        assert!(cached_list_reply(&router, &queues, call).is_none());
+        let with_meta =
+            br#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"progressToken":1}}}"#;
+        assert!(cached_list_reply(&router, &queues, with_meta).is_none());
+    }
+}

@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::unix::pipe;
 
 /// Reads the process's stdin.
 pub type StdinReader = Box<dyn AsyncRead + Send + Unpin>;
@@ -39,34 +40,43 @@ pub fn streams() -> (StdinReader, StdoutWriter, StdioKind, StdioKind) {
 
 fn reader() -> (StdinReader, StdioKind) {
     let stdin = std::io::stdin();
-    match duplicate(stdin.as_fd()) {
-        Some((fd, FdKind::Pipe)) => match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
-            Ok(pipe) => return (Box::new(pipe), StdioKind::Pipe),
-            Err(error) => tracing::debug!(%error, "stdin: pipe not usable on the event loop"),
-        },
-        Some((fd, FdKind::Socket)) => match socket(fd) {
-            Ok(socket) => return (Box::new(socket), StdioKind::Socket),
-            Err(error) => tracing::debug!(%error, "stdin: socket not usable on the event loop"),
-        },
-        _ => {}
+    match on_event_loop(stdin.as_fd(), "stdin", pipe::Receiver::from_owned_fd) {
+        Some(EventLoop::Pipe(pipe)) => (Box::new(pipe), StdioKind::Pipe),
+        Some(EventLoop::Socket(socket)) => (Box::new(socket), StdioKind::Socket),
+        None => (Box::new(tokio::io::stdin()), StdioKind::Portable),
     }
-    (Box::new(tokio::io::stdin()), StdioKind::Portable)
 }
 
 fn writer() -> (StdoutWriter, StdioKind) {
     let stdout = std::io::stdout();
-    match duplicate(stdout.as_fd()) {
-        Some((fd, FdKind::Pipe)) => match tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
-            Ok(pipe) => return (Box::new(pipe), StdioKind::Pipe),
-            Err(error) => tracing::debug!(%error, "stdout: pipe not usable on the event loop"),
-        },
-        Some((fd, FdKind::Socket)) => match socket(fd) {
-            Ok(socket) => return (Box::new(socket), StdioKind::Socket),
-            Err(error) => tracing::debug!(%error, "stdout: socket not usable on the event loop"),
-        },
-        _ => {}
+    match on_event_loop(stdout.as_fd(), "stdout", pipe::Sender::from_owned_fd) {
+        Some(EventLoop::Pipe(pipe)) => (Box::new(pipe), StdioKind::Pipe),
+        Some(EventLoop::Socket(socket)) => (Box::new(socket), StdioKind::Socket),
+        None => (Box::new(tokio::io::stdout()), StdioKind::Portable),
     }
-    (Box::new(tokio::io::stdout()), StdioKind::Portable)
+}
+
+/// A standard handle the event loop can drive.
+enum EventLoop<P> {
+    Pipe(P),
+    Socket(tokio::net::UnixStream),
+}
+
+/// `fd` (duplicated) as a pipe end made by `pipe`, or as a Unix stream socket; `None` for
+/// anything else, or when the conversion fails (logged at debug with `name`).
+fn on_event_loop<P>(
+    fd: BorrowedFd<'_>,
+    name: &str,
+    pipe: impl FnOnce(OwnedFd) -> std::io::Result<P>,
+) -> Option<EventLoop<P>> {
+    let converted = match duplicate(fd)? {
+        (fd, FdKind::Pipe) => pipe(fd).map(EventLoop::Pipe),
+        (fd, FdKind::Socket) => socket(fd).map(EventLoop::Socket),
+        (_, FdKind::Other) => return None,
+    };
+    converted
+        .inspect_err(|error| tracing::debug!(%error, "{name}: not usable on the event loop"))
+        .ok()
 }
 
 enum FdKind {
