@@ -26,15 +26,8 @@ fn plan() -> Value {
 }
 
 async fn start(yaml: &str, env: &[(&str, &str)], dir: &std::path::Path) -> Proxy {
-    let db = dir.join("history.db");
-    let yaml = format!("{yaml}execution:\n  history_db: {}\n", db.display());
-    let proxy = Proxy::start_env(
-        json!({"mcpServers": {"fixture": fixture_entry("fixture")}}),
-        Some(&yaml),
-        &["--mode", "batch"],
-        env,
-    )
-    .await;
+    let servers = json!({"fixture": fixture_entry("fixture")});
+    let proxy = batch_support::start_env(servers, yaml, dir, env).await;
     proxy.settled().await;
     proxy
 }
@@ -277,6 +270,71 @@ async fn a_refused_tool_call_falls_back_to_a_response_format_then_text() {
     assert!(requests[0].body.get("tool_choice").is_some());
     assert!(requests[1].body.get("tool_choice").is_none());
     assert!(requests[1].body.get("tools").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mode_refused_but_text_ends_on_text_and_an_outage_is_not_remembered() {
+    let refused = |status: u16| FakeLlm::status(status, json!({"error": {"message": "no"}}));
+    let fenced = || openai_text(&format!("```json\n{}\n```", plan()));
+    let yaml = |llm: &FakeLlm| {
+        format!(
+            "llm:\n  provider: openai\n  endpoint: {}/v1\n  model: local\n",
+            llm.base
+        )
+    };
+    let kinds = |llm: &FakeLlm| -> Vec<Value> {
+        llm.requests()
+            .iter()
+            .map(|r| match r.body.get("tool_choice") {
+                Some(_) => json!("tool"),
+                None => r.body["response_format"]["type"].clone(),
+            })
+            .collect()
+    };
+
+    // The whole chain: tool → json_schema → json_object → text.
+    let llm = FakeLlm::start(vec![refused(400), refused(400), refused(422), fenced()]).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let proxy = start(&yaml(&llm), &[], dir.path()).await;
+    let body = dry_run(&proxy).await;
+    assert_eq!(
+        (body["llm_calls"].clone(), body["plan_output"].clone()),
+        (json!(4), json!("text")),
+        "{body}"
+    );
+    assert_eq!(
+        kinds(&llm),
+        [
+            json!("tool"),
+            json!("json_schema"),
+            json!("json_object"),
+            Value::Null
+        ]
+    );
+    drop(proxy);
+
+    // An outage (500 in every mode) fails the plan and is not remembered as refusals: the
+    // next plan asks with a forced tool call again.
+    let llm = FakeLlm::start(vec![
+        refused(500),
+        refused(500),
+        refused(500),
+        refused(500),
+        openai_tool_call(&plan()),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let proxy = start(&yaml(&llm), &[], dir.path()).await;
+    let (status, body) = submit(&proxy, json!({"request": "echo hi", "dry_run": true})).await;
+    assert_eq!(status, 502, "{body}");
+    let body = dry_run(&proxy).await;
+    assert_eq!(
+        (body["llm_calls"].clone(), body["plan_output"].clone()),
+        (json!(1), json!("tool")),
+        "{body}"
+    );
+    assert_eq!(kinds(&llm).last(), Some(&json!("tool")));
+    assert_eq!(llm.requests().len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,11 +22,8 @@ use serde_json::{Value, json};
 use crate::batch::events::{Event, EventLog};
 use crate::batch::planner::PlanningError;
 use crate::batch::{
-    BatchError, BatchService, CallerPermissions, EventSource, RequestOptions, Submission,
-    Submitted, ToolPermission,
+    BatchError, BatchService, CallerPermissions, EventSource, RequestOptions, Submission, Submitted,
 };
-use crate::config::Permission;
-use crate::security::Caller;
 
 use super::{ApiError, ApiState, RequestId};
 
@@ -92,31 +89,10 @@ fn to_api(request_id: &RequestId, error: BatchError) -> ApiError {
     ApiError::new(request_id, status, code, message).with_details(details)
 }
 
-/// Which catalogue tools the caller may put in a plan, by the security layer's rules: the
-/// same as for `POST /tools/{server}.{tool}` and MCP `tools/call` (the `execute`
-/// permission), narrowed by a [`CallerPermissions`] predicate when one is attached. `None`:
-/// every tool (no security layer in front, or nothing narrows it).
-fn tool_permission(
-    caller: Option<&Caller>,
-    narrowed: Option<&CallerPermissions>,
-) -> Option<ToolPermission> {
-    let may_call = caller.is_none_or(|c| c.may(Permission::Execute));
-    match (may_call, narrowed) {
-        (false, _) => {
-            let name = caller.map(|c| c.name.clone());
-            tracing::debug!(caller = ?name, "caller may not execute tools: no tool allowed in plans");
-            Some(Arc::new(|_: &crate::catalog::CatalogTool| false))
-        }
-        (true, Some(narrowed)) => Some(narrowed.0.clone()),
-        (true, None) => None,
-    }
-}
-
 /// `POST /batch/execute` → 202 `{task_id, status}`, or 200 with the plan for `dry_run`.
 pub async fn execute(
     State(state): State<ApiState>,
     request_id: RequestId,
-    caller: Option<axum::Extension<Caller>>,
     permissions: Option<axum::Extension<CallerPermissions>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -133,7 +109,7 @@ pub async fn execute(
         plan: parsed.plan,
         dry_run: parsed.dry_run,
         options: parsed.options,
-        allow: tool_permission(caller.as_deref(), permissions.as_deref()),
+        allow: permissions.map(|p| p.0.0.clone()),
     };
     match service(&state, &request_id)?.submit(submission).await {
         Ok(Submitted::Started { id, status }) => Ok((
@@ -326,45 +302,4 @@ fn event_stream(
             },
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::{Catalog, ServerTools};
-
-    #[test]
-    fn plans_may_use_the_tools_the_security_layer_lets_the_caller_call() {
-        let tool =
-            serde_json::from_value(json!({"name": "echo", "inputSchema": {"type": "object"}}))
-                .unwrap_or_else(|e| panic!("{e}"));
-        let catalog = Catalog::build(
-            vec![ServerTools::tools_only(
-                "s".into(),
-                "s",
-                Arc::new(vec![tool]),
-            )],
-            "__",
-        );
-        let echo = &catalog.tools()[0];
-        let caller = |permissions: Vec<Permission>| Caller {
-            name: "k".into(),
-            permissions,
-            limit_key: "k".into(),
-        };
-        // No security layer, or a key with `execute`: nothing narrows the catalogue.
-        assert!(tool_permission(None, None).is_none());
-        assert!(tool_permission(Some(&caller(vec![Permission::Execute])), None).is_none());
-        // A key without `execute` may call no tool.
-        let reader = tool_permission(Some(&caller(vec![Permission::Read])), None);
-        assert!(reader.is_some_and(|allow| !allow(echo)));
-        // A narrowing predicate applies on top of `execute`.
-        let narrowed = CallerPermissions(Arc::new(|t: &crate::catalog::CatalogTool| {
-            &*t.original != "echo"
-        }));
-        let allow = tool_permission(Some(&caller(vec![Permission::Execute])), Some(&narrowed));
-        assert!(allow.is_some_and(|allow| !allow(echo)));
-        let allow = tool_permission(Some(&caller(vec![Permission::Read])), Some(&narrowed));
-        assert!(allow.is_some_and(|allow| !allow(echo)));
-    }
 }

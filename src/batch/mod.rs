@@ -32,11 +32,10 @@ pub use service::{
 };
 pub use validate::{Problem, ToolPermission, ValidatedPlan};
 
-/// A per-request narrowing of which tools a batch may call, read from the request's
-/// extensions by `POST /batch/execute`. The route always applies the security layer's own
-/// rule first (a caller without the `execute` permission may call no tool, as on
-/// `POST /tools/{server}.{tool}`); this predicate, when something attaches one, narrows it
-/// further per tool. The allowed set validates plans (`TOOL_NOT_ALLOWED`) and filters the
-/// catalogue the planner sees.
+/// A per-request restriction of which tools a batch may call, read from the request's
+/// extensions by `POST /batch/execute` (which itself needs the `execute` permission, the
+/// one tool calls need). When one is attached it validates plans (`TOOL_NOT_ALLOWED`) and
+/// filters the catalogue the planner sees; absent, every tool is allowed. Nothing in the
+/// security layer attaches one yet: today's keys grant `execute` for all tools at once.
 #[derive(Clone)]
 pub struct CallerPermissions(pub ToolPermission);

@@ -289,7 +289,7 @@ impl BatchService {
                 Some(json!({
                     "planning_ms": started.elapsed().as_millis() as u64,
                     "llm_calls": planned.llm_calls,
-                    "plan_output": super::planner::mode_name(planned.output),
+                    "plan_output": planned.output.as_str(),
                     "tools_in_prompt": planned.tools_in_prompt,
                 })),
             )));

@@ -61,6 +61,26 @@ pub enum PlanOutput {
     Text,
 }
 
+impl PlanOutput {
+    /// Every mode, in the planner's fallback order.
+    pub const ALL: [PlanOutput; 4] = [
+        PlanOutput::Tool,
+        PlanOutput::JsonSchema,
+        PlanOutput::JsonObject,
+        PlanOutput::Text,
+    ];
+
+    /// The name `llm.plan_output` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanOutput::Tool => "tool",
+            PlanOutput::JsonSchema => "json_schema",
+            PlanOutput::JsonObject => "json_object",
+            PlanOutput::Text => "text",
+        }
+    }
+}
+
 /// `llm:` — the planner's LLM.
 #[derive(Clone, PartialEq)]
 pub struct LlmSettings {
@@ -324,12 +344,12 @@ fn apply_llm_keys(
         };
     }
     if let Some(v) = field(map, "plan_output") {
-        out.plan_output = match v.as_str() {
-            Some("tool") => PlanOutput::Tool,
-            Some("json_schema") => PlanOutput::JsonSchema,
-            Some("json_object") => PlanOutput::JsonObject,
-            Some("text") => PlanOutput::Text,
-            _ => {
+        let named = v
+            .as_str()
+            .and_then(|name| PlanOutput::ALL.into_iter().find(|m| m.as_str() == name));
+        out.plan_output = match named {
+            Some(mode) => mode,
+            None => {
                 return Err(walk.invalid(
                     &child(path, "plan_output"),
                     "one of `tool`, `json_schema`, `json_object`, `text`",

@@ -82,8 +82,9 @@ pub(super) async fn post_json(
         "LLM answer"
     );
     if !status.is_success() {
-        // Some APIs quote the key they refused; it must not reach a status page or a log.
-        let text = scrub(&text, headers);
+        // Some APIs quote the key they refused; it must not reach a status page or a log
+        // (`llm::build` registered every key with the redactor).
+        let text = crate::security::redact::redact(&text);
         return Err(LlmError::Http {
             provider,
             status: status.as_u16(),
@@ -96,21 +97,6 @@ pub(super) async fn post_json(
     })
 }
 
-/// `text` with every credential sent in `headers` (a header value, or the token after
-/// `Bearer `) replaced by `[REDACTED]`.
-pub(super) fn scrub(text: &str, headers: &[(String, String)]) -> String {
-    let mut out = text.to_owned();
-    for (_, value) in headers {
-        let token = value.strip_prefix("Bearer ").unwrap_or(value);
-        for secret in [value.as_str(), token] {
-            if secret.len() >= 6 && out.contains(secret) {
-                out = out.replace(secret, crate::security::redact::REDACTED);
-            }
-        }
-    }
-    out
-}
-
 fn root_cause(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
@@ -119,26 +105,4 @@ fn root_cause(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     message
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoted_keys_are_scrubbed_from_error_bodies() {
-        let headers = [
-            (
-                "authorization".to_owned(),
-                "Bearer sk-live-123456".to_owned(),
-            ),
-            ("api-key".to_owned(), "azure-secret-9".to_owned()),
-            ("anthropic-version".to_owned(), "2023".to_owned()),
-        ];
-        let body = "Incorrect API key provided: sk-live-123456 (also azure-secret-9) v2023";
-        assert_eq!(
-            scrub(body, &headers),
-            "Incorrect API key provided: [REDACTED] (also [REDACTED]) v2023"
-        );
-    }
 }

@@ -153,12 +153,7 @@ pub trait LlmProvider: Send + Sync {
     /// The ways of asking for a structured answer this API has (the planner falls back
     /// through them, in [`PlanOutput`] order, when one is refused). Default: all.
     fn plan_outputs(&self) -> &'static [PlanOutput] {
-        &[
-            PlanOutput::Tool,
-            PlanOutput::JsonSchema,
-            PlanOutput::JsonObject,
-            PlanOutput::Text,
-        ]
+        &PlanOutput::ALL
     }
 }
 

@@ -20,6 +20,16 @@ use crate::common::Proxy;
 /// Starts `mcp-orch --mode batch` with `servers` and `config.yaml` = `yaml` plus
 /// `execution.history_db` in `history_dir`.
 pub async fn start(servers: Value, yaml: &str, history_dir: &Path) -> Proxy {
+    start_env(servers, yaml, history_dir, &[]).await
+}
+
+/// [`start`] with extra environment variables for mcp-orch.
+pub async fn start_env(
+    servers: Value,
+    yaml: &str,
+    history_dir: &Path,
+    env: &[(&str, &str)],
+) -> Proxy {
     let db = history_dir.join("history.db");
     let yaml = format!("{yaml}\n").replace(
         "execution:\n",
@@ -30,10 +40,11 @@ pub async fn start(servers: Value, yaml: &str, history_dir: &Path) -> Proxy {
     } else {
         format!("{yaml}execution:\n  history_db: {}\n", db.display())
     };
-    Proxy::start_with(
+    Proxy::start_env(
         json!({ "mcpServers": servers }),
         Some(&yaml),
         &["--mode", "batch"],
+        env,
     )
     .await
 }
@@ -171,8 +182,8 @@ struct Script {
     seen: Mutex<Vec<Recorded>>,
 }
 
-/// A scripted LLM server on 127.0.0.1: answers `POST /v1/chat/completions` and
-/// `POST /v1/messages` with the prepared answers, in order.
+/// A scripted LLM server on 127.0.0.1: answers every POST (`/v1/chat/completions`,
+/// `/v1/messages`, Azure and Bedrock paths) with the prepared answers, in order.
 pub struct FakeLlm {
     pub base: String,
     script: Arc<Script>,
@@ -242,8 +253,6 @@ impl FakeLlm {
         // Every POST path is answered (Azure deployments, Bedrock `/model/{id}/converse`);
         // tests assert the path the provider used.
         let app = axum::Router::new()
-            .route("/v1/chat/completions", post(answer))
-            .route("/v1/messages", post(answer))
             .fallback(post(answer))
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

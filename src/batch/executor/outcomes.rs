@@ -73,7 +73,9 @@ impl Exec {
             map.insert("item".into(), json!(unit));
         }
         self.emit("task.retrying", data);
-        let stop = self.calls.clone();
+        // The task's own token: a failed sibling element ends the wait too (it is a child of
+        // `calls`, so cancel, shutdown and the deadline still do).
+        let stop = self.tasks[task].cancel.clone();
         self.in_flight.spawn(async move {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}

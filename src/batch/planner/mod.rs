@@ -74,25 +74,6 @@ fn summary(problems: &[Problem]) -> String {
     }
 }
 
-/// The modes in fallback order: forced tool call, JSON-schema response format, JSON-object
-/// response format, fenced JSON in text.
-const MODES: [PlanOutput; 4] = [
-    PlanOutput::Tool,
-    PlanOutput::JsonSchema,
-    PlanOutput::JsonObject,
-    PlanOutput::Text,
-];
-
-/// The config name of a plan output mode.
-pub fn mode_name(mode: PlanOutput) -> &'static str {
-    match mode {
-        PlanOutput::Tool => "tool",
-        PlanOutput::JsonSchema => "json_schema",
-        PlanOutput::JsonObject => "json_object",
-        PlanOutput::Text => "text",
-    }
-}
-
 /// Whether `error` means the provider refused the way the plan was asked for (a tool call
 /// or response format it does not support), rather than being down or refusing the key.
 fn refused_mode(error: &LlmError) -> bool {
@@ -130,7 +111,7 @@ impl Planner {
     /// The next mode after `mode` that the provider supports.
     fn next_mode(&self, mode: PlanOutput) -> Option<PlanOutput> {
         let supported = self.llm.plan_outputs();
-        MODES
+        PlanOutput::ALL
             .iter()
             .skip_while(|m| **m != mode)
             .skip(1)
@@ -147,8 +128,8 @@ impl Planner {
         schema: &serde_json::Value,
     ) -> Result<(ChatResponse, PlanOutput, u32), LlmError> {
         let mut requests = 0;
+        let mut mode = self.mode();
         loop {
-            let mode = self.mode();
             requests += 1;
             let answer = self
                 .llm
@@ -168,22 +149,24 @@ impl Planner {
                 })
                 .await;
             match answer {
-                Ok(response) => return Ok((response, mode, requests)),
+                Ok(response) => {
+                    // Remembered only once it worked: refusals during an outage (5xx) must
+                    // not leave later plans on a weaker mode.
+                    *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+                    return Ok((response, mode, requests));
+                }
                 Err(error) if refused_mode(&error) => {
                     let Some(next) = self.next_mode(mode) else {
                         return Err(error);
                     };
                     tracing::warn!(
                         llm = %self.llm.describe(),
-                        refused = mode_name(mode),
-                        next = mode_name(next),
+                        refused = mode.as_str(),
+                        next = next.as_str(),
                         %error,
                         "the LLM refused this way of asking for a plan; trying the next"
                     );
-                    let mut current = self.mode.lock().unwrap_or_else(|p| p.into_inner());
-                    if *current == mode {
-                        *current = next;
-                    }
+                    mode = next;
                 }
                 Err(error) => return Err(error),
             }
@@ -197,19 +180,19 @@ impl Planner {
         catalog: &Catalog,
         context: &ValidationContext<'_>,
     ) -> Result<Planned, PlanningError> {
+        let allowed: Vec<&CatalogTool> = catalog
+            .tools()
+            .iter()
+            .filter(|t| context.allow.is_none_or(|allow| allow(t)))
+            .collect();
         let (system, tools_in_prompt) =
-            system_prompt(request, catalog, context, self.settings.max_prompt_chars);
+            system_prompt(request, &allowed, context, self.settings.max_prompt_chars);
         tracing::debug!(
             prompt_chars = system.len(),
             tools = tools_in_prompt,
             llm = %self.llm.describe(),
             "planning"
         );
-        let allowed: Vec<&CatalogTool> = catalog
-            .tools()
-            .iter()
-            .filter(|t| context.allow.is_none_or(|allow| allow(t)))
-            .collect();
         let schema = if allowed.len() <= TYPED_SCHEMA_MAX_TOOLS {
             typed_plan_schema(&allowed, context.llm_available)
         } else {
@@ -248,7 +231,7 @@ impl Planner {
                         Ok(plan) => {
                             tracing::info!(
                                 llm_calls,
-                                plan_output = mode_name(output),
+                                plan_output = output.as_str(),
                                 elapsed_ms = started.elapsed().as_millis() as u64,
                                 tasks = plan.plan.tasks.len(),
                                 "plan ready"

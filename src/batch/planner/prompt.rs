@@ -123,11 +123,11 @@ Example (with tools web__search(query*: string) and web__fetch(url*: string)): r
 
 const GENERATE_RULE: &str = "- llm.generate(prompt*: string, json: boolean) writes, analyses or summarises with an LLM, e.g. {\"prompt\": \"Summarise: ${t1}\"}.\n";
 
-/// The system prompt for `request` (rules, limits and the catalogue the caller may use,
-/// trimmed to `max_prompt_chars`) and how many tools it describes.
+/// The system prompt for `request` (rules, limits and `tools`, the catalogue the caller
+/// may use, trimmed to `max_prompt_chars`) and how many tools it describes.
 pub fn system_prompt(
     request: &str,
-    catalog: &Catalog,
+    tools: &[&CatalogTool],
     context: &ValidationContext<'_>,
     max_prompt_chars: usize,
 ) -> (String, usize) {
@@ -139,13 +139,8 @@ pub fn system_prompt(
         "- At most {} tasks; foreach max_items at most {}.\n\nTools:\n",
         context.limits.max_tasks, context.limits.max_fanout
     ));
-    let tools: Vec<&CatalogTool> = catalog
-        .tools()
-        .iter()
-        .filter(|t| context.allow.is_none_or(|allow| allow(t)))
-        .collect();
     let budget = max_prompt_chars.saturating_sub(head.len());
-    let (lines, count) = fit_catalog(&tools, request, budget);
+    let (lines, count) = fit_catalog(tools, request, budget);
     (format!("{head}{lines}"), count)
 }
 
