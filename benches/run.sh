@@ -129,6 +129,8 @@ run_target() {
         *) a=(--wire http --url 'http://127.0.0.1:{port}/mcp' --tool "$tool" --arg "$arg" -- "$FIX" --http '{port}') ;;
       esac ;;
     direct-sse) a=(--wire sse --url 'http://127.0.0.1:{port}/sse' --env 'PORT={port}' --tool "$tool" --arg "$arg" -- "$EVERY" sse) ;;
+    relay-stdio) a=(--wire stdio --tool "$tool" --arg "$arg" -- "$loadgen" relay --listen stdio -- $ds_cmd) ;;
+    relay-http) a=(--wire http --url 'http://127.0.0.1:{port}/mcp' --tool "$tool" --arg "$arg" -- "$loadgen" relay --listen '{port}' -- $ds_cmd) ;;
     orch-stdio) a=(--wire stdio --tool "$orch_tool" --arg "$arg" -- "$ORCH" --mcp-config "$config") ;;
     orch-mcp) a=(--wire http --url 'http://127.0.0.1:{port}/mcp' --tool "$orch_tool" --arg "$arg" -- "$ORCH" --mcp-config "$config" --port '{port}' --no-stdio) ;;
     alt-orch-stdio) a=(--wire stdio --tool "$orch_tool" --arg "$arg" -- "$ALT" --mcp-config "$config") ;;
@@ -153,7 +155,7 @@ run_target() {
 }
 
 # --- which targets ----------------------------------------------------------------------
-all_targets="direct-stdio direct-http direct-sse orch-stdio orch-mcp orch-sse supergateway supergateway-sse mcp-proxy-npm mcp-proxy-py"
+all_targets="direct-stdio direct-http direct-sse relay-stdio relay-http orch-stdio orch-mcp orch-sse supergateway supergateway-sse mcp-proxy-npm mcp-proxy-py"
 targets=${BENCH_TARGETS:-$all_targets}
 # A/B in one run: BENCH_ALT_ORCH=/path/to/another/mcp-orch adds its stdio face and /mcp as
 # rows `alt-orch-stdio` and `alt-orch-mcp` (e.g. a build with a candidate fix).

@@ -199,6 +199,58 @@ async fn smoke_through_legacy_sse_of_the_reference_server() {
     run_smoke(plan).await;
 }
 
+/// The null HTTP relay of the floor rows (`loadgen relay`), served in-process in front of
+/// the fixture: every call of every session (each numbering its ids from 1) comes back to
+/// the caller that made it, so its id swapping is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_through_the_null_http_relay() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("address: {e}"))
+        .port();
+    let command = vec![common::FIXTURE.to_owned(), "--stdio".to_owned()];
+    let relay = tokio::spawn(async move { harness::relay::serve_http(listener, &command).await });
+    let mut plan = smoke_plan(
+        "relay-http",
+        Wire::Http,
+        Some(&format!("http://127.0.0.1:{port}/mcp")),
+        Vec::new(),
+        "echo",
+        "text",
+    );
+    plan.launch = None;
+    let reporter = Reporter::new(&plan, false);
+    let ok = tokio::time::timeout(
+        Duration::from_secs(120),
+        harness::measure::run(&plan, &reporter),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("relay smoke run did not finish within 120 s"));
+    let lines = reporter.lines.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(ok, "relay: failures or errors: {lines:#?}");
+    let calls: u64 = lines
+        .iter()
+        .filter(|l| l["measure"] == "call_seq" || l["measure"] == "throughput")
+        .map(|l| l["calls"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(calls, 300, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["measure"] == "throughput" && l["sessions"] == 4),
+        "no many-sessions line: {lines:#?}"
+    );
+    assert!(
+        lines.iter().all(|l| l["errors"].as_u64().unwrap_or(0) == 0),
+        "{lines:#?}"
+    );
+    assert!(!relay.is_finished(), "the relay stopped: {:?}", relay.await);
+    relay.abort();
+}
+
 #[test]
 fn a_reply_without_the_calls_own_text_is_an_error() {
     let spec = CallSpec {
@@ -291,6 +343,7 @@ fn the_table_takes_medians_over_rounds_and_judges_targets() {
         r#"{"target":"orch-mcp","downstream":"fixture","round":1,"measure":"call_seq","p50_us":100.0,"p99_us":200.0,"errors":0}"#,
         r#"{"target":"orch-mcp","downstream":"fixture","round":2,"measure":"call_seq","p50_us":140.0,"p99_us":200.0,"errors":2,"first_error":"boom"}"#,
         r#"{"target":"orch-stdio","downstream":"fixture","round":1,"measure":"call_seq","p50_us":90.0,"p99_us":200.0,"errors":0}"#,
+        r#"{"target":"relay-stdio","downstream":"fixture","round":1,"measure":"call_seq","p50_us":60.0,"p99_us":90.0,"errors":0}"#,
         r#"not json"#,
     ]
     .join("\n");
@@ -301,7 +354,12 @@ fn the_table_takes_medians_over_rounds_and_judges_targets() {
         "{text}"
     );
     assert!(text.contains("+95.0 µs | met"), "{text}");
-    assert!(text.contains("+65.0 µs | **missed**"), "{text}");
+    // The stdio face against its floor (the null relay); /mcp has no relay row here.
+    assert!(
+        text.contains("+65.0 µs (null relay, the floor: +35.0 µs) | **missed**"),
+        "{text}"
+    );
+    assert!(text.contains("| null relay, stdio"), "{text}");
     assert!(text.contains("2 error(s), first: boom"), "{text}");
     assert!(text.contains("Medians over 2 round(s)"), "{text}");
 }

@@ -11,6 +11,9 @@
 //!     -- target/release/mcp-orch --mcp-config cfg.json --port '{port}' --no-stdio
 //! ```
 //!
+//! `loadgen relay --listen stdio|PORT -- CMD` is a null proxy (see `harness/relay.rs`): the rows
+//! that show what one more process in the path costs on this machine, whoever it is.
+//!
 //! Run without arguments (as `cargo test --all-targets` does) it does nothing. It never
 //! talks to anything but 127.0.0.1 and stops by itself (`--max-seconds`).
 
@@ -39,6 +42,15 @@ struct Cli {
 enum Command {
     /// Start a target, measure it, print JSON lines.
     Run(Box<RunArgs>),
+    /// A null proxy in front of a stdio command: the floor under every proxy row.
+    Relay {
+        /// `stdio`, or the loopback port to serve Streamable HTTP on.
+        #[arg(long)]
+        listen: String,
+        /// The downstream command (stdio).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Print the Markdown summary of a file of JSON lines.
     Table {
         /// The JSON lines of a matrix run.
@@ -143,6 +155,18 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let cli = Cli::parse_from(args);
+    if let Command::Relay { listen, command } = &cli.command {
+        return match listen.as_str() {
+            "stdio" => harness::relay::stdio(command),
+            port => match port.parse::<u16>() {
+                Ok(port) => harness::relay::http(port, command),
+                Err(_) => {
+                    eprintln!("loadgen relay: --listen takes `stdio` or a port, not `{port}`");
+                    ExitCode::FAILURE
+                }
+            },
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -168,6 +192,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => runtime.block_on(run(*args)),
+        Command::Relay { .. } => ExitCode::SUCCESS,
     }
 }
 

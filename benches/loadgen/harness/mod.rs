@@ -13,6 +13,7 @@
 //! - [`session`] — one MCP session over any wire (initialize, requests, notifications);
 //! - [`measure`] — the phases (cold start, tools/list, sequential calls, in-flight levels,
 //!   many sessions, memory, soak) and their JSON lines;
+//! - [`relay`] — `loadgen relay`, the null proxy of the floor rows;
 //! - [`stats`] — percentiles;
 //! - [`table`] — reads the JSON lines of a matrix run and prints the Markdown summary.
 //!
@@ -21,6 +22,7 @@
 pub mod http;
 pub mod measure;
 pub mod process;
+pub mod relay;
 pub mod session;
 pub mod stats;
 pub mod table;
