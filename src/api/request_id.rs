@@ -1,8 +1,8 @@
 //! A request id for every HTTP request: taken from `X-Request-Id` when the client sent a
 //! sane one, otherwise generated; echoed in the response header and in error bodies.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::HeaderValue;
@@ -21,10 +21,12 @@ impl RequestId {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
+/// The process id, read once (`getpid` is a system call on every use).
+static PID: OnceLock<u32> = OnceLock::new();
 
 fn generate() -> RequestId {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let boot = std::process::id();
+    let boot = *PID.get_or_init(std::process::id);
     RequestId(format!("req-{boot:x}-{n:06}").into())
 }
 

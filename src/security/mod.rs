@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -496,11 +496,16 @@ async fn read_body(
         .map_err(|_| SecurityError::BodyTimeout(security.body_timeout))?
 }
 
+/// The rate-limit headers of every limited answer (names made once, not parsed per call).
+const RATE_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const RATE_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RATE_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
 fn rate_headers(response: &mut Response, status: RateStatus) {
     let headers = response.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(status.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(status.remaining));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(status.reset));
+    headers.insert(RATE_LIMIT, HeaderValue::from(status.limit));
+    headers.insert(RATE_REMAINING, HeaderValue::from(status.remaining));
+    headers.insert(RATE_RESET, HeaderValue::from(status.reset));
 }
 
 fn unix_now() -> u64 {
