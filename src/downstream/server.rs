@@ -250,9 +250,16 @@ impl Downstream {
         self.lock_state().info.clone()
     }
 
-    /// Its current status.
+    /// Its current status as the outside sees it: a change is published only once the
+    /// catalogue has followed it, so a caller who sees `ready` finds the server's tools.
     pub fn status(&self) -> Status {
-        self.lock_state().status
+        *self.status_tx.borrow()
+    }
+
+    /// Whether its lists belong in the catalogue (set just before the catalogue is rebuilt,
+    /// and [`status`](Self::status) is published after it).
+    pub fn is_listed(&self) -> bool {
+        self.lock_state().status == Status::Ready
     }
 
     /// Its stderr buffer.
@@ -324,9 +331,10 @@ impl Downstream {
             .load()
             .as_ref()
             .is_none_or(|c| c.is_closed());
+        let published = self.status();
         let state = self.lock_state();
         // Between a connection ending and the supervisor noticing, report it as failed.
-        let status = match state.status {
+        let status = match published {
             Status::Ready if connection_ended => Status::Failed,
             status => status,
         };
@@ -592,4 +600,69 @@ fn client_capabilities(forwarded: &ForwardedCapabilities) -> ClientCapabilities 
         capabilities.insert("roots".into(), serde_json::json!({ "listChanged": true }));
     }
     serde_json::from_value(serde_json::Value::Object(capabilities)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use futures::future::BoxFuture;
+    use rmcp::ErrorData;
+    use rmcp::model::{ClientResult, ServerRequest};
+
+    use super::*;
+    use crate::downstream::{DownstreamObserver, DownstreamSet};
+
+    /// Records, each time the catalogue would be rebuilt, what the server reports then.
+    #[derive(Default)]
+    struct AtRebuild {
+        server: OnceLock<Arc<Downstream>>,
+        seen: Mutex<Vec<(Status, bool)>>,
+    }
+
+    impl DownstreamObserver for AtRebuild {
+        fn lists_changed(&self, _server: &str, _kind: Option<ListKind>) {
+            if let (Some(server), Ok(mut seen)) = (self.server.get(), self.seen.lock()) {
+                seen.push((server.status(), server.is_listed()));
+            }
+        }
+        fn notification(&self, _: &str, _: Option<u64>, _: ServerNotification) {}
+        fn server_request(
+            &self,
+            _: &str,
+            _: Option<u64>,
+            _: ServerRequest,
+        ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+            Box::pin(async { Err(ErrorData::internal_error("not in this test", None)) })
+        }
+        fn server_event(&self, _: &str, _: &str) {}
+    }
+
+    /// A caller who sees `ready` (or sees it end) must find the catalogue already changed:
+    /// the catalogue is rebuilt from `is_listed` while the published status is still the
+    /// old one, and the new status is published after.
+    #[test]
+    fn a_status_is_published_only_after_the_catalogue_followed_it() {
+        let config = r#"{"mcpServers": {"s": {"command": "true"}}}"#;
+        let servers = crate::config::parse_mcp_servers(config, None)
+            .unwrap_or_else(|e| panic!("config: {e}"));
+        let settings =
+            crate::router::RouterSettings::from_service(&crate::config::ServiceConfig::default());
+        let observer = Arc::new(AtRebuild::default());
+        let set = DownstreamSet::new(&servers.servers, settings.defaults, observer.clone());
+        let server = set.get("s").unwrap_or_else(|| panic!("no server s"));
+        let _ = observer.server.set(server.clone());
+        assert_eq!(server.status(), Status::Starting);
+
+        server.set_status(Status::Ready, None);
+        server.set_status(Status::Failed, Some("went away".into()));
+        let seen = observer.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(
+            seen,
+            vec![(Status::Starting, true), (Status::Ready, false)],
+            "at each rebuild: (published status, listed)"
+        );
+        assert_eq!(server.status(), Status::Failed);
+        assert!(!server.is_listed());
+    }
 }

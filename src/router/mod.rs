@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, ServerTools};
 use crate::config::ServerEntry;
-use crate::downstream::{CallEvent, Defaults, DownstreamSet, Lists, Status};
+use crate::downstream::{CallEvent, Defaults, DownstreamSet, Lists};
 
 pub use error::RouterError;
 pub use sessions::{SessionRegistration, Sessions, UpstreamSession, level_rank};
@@ -305,7 +305,7 @@ impl Router {
         let ready: Vec<ServerTools> = self
             .downstreams
             .iter()
-            .filter(|d| d.status() == Status::Ready)
+            .filter(|d| d.is_listed())
             .map(|d| contribution(d.lists(), &d))
             .collect();
         let known: Vec<ServerTools> = self
