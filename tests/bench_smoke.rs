@@ -73,16 +73,17 @@ async fn run_smoke(plan: Plan) -> Vec<Value> {
     let lines = reporter.lines.lock().map(|l| l.clone()).unwrap_or_default();
     assert!(ok, "{}: failures or errors: {lines:#?}", plan.target);
     let measures: Vec<&str> = lines.iter().filter_map(|l| l["measure"].as_str()).collect();
-    for expected in [
-        "cold_start",
-        "tools_list",
-        "call_seq",
-        "throughput",
-        "rss_idle",
-        "rss_load",
-    ] {
+    // Start-up and memory are measured only on a target the harness started itself.
+    let own_process: &[&str] = match plan.launch {
+        Some(_) => &["cold_start", "rss_idle", "rss_load"],
+        None => &[],
+    };
+    for expected in ["tools_list", "call_seq", "throughput"]
+        .iter()
+        .chain(own_process)
+    {
         assert!(
-            measures.contains(&expected),
+            measures.contains(expected),
             "{}: no {expected} line in {lines:#?}",
             plan.target
         );
@@ -222,30 +223,12 @@ async fn smoke_through_the_null_http_relay() {
         "text",
     );
     plan.launch = None;
-    let reporter = Reporter::new(&plan, false);
-    let ok = tokio::time::timeout(
-        Duration::from_secs(120),
-        harness::measure::run(&plan, &reporter),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("relay smoke run did not finish within 120 s"));
-    let lines = reporter.lines.lock().map(|l| l.clone()).unwrap_or_default();
-    assert!(ok, "relay: failures or errors: {lines:#?}");
-    let calls: u64 = lines
-        .iter()
-        .filter(|l| l["measure"] == "call_seq" || l["measure"] == "throughput")
-        .map(|l| l["calls"].as_u64().unwrap_or(0))
-        .sum();
-    assert_eq!(calls, 300, "{lines:#?}");
+    let lines = run_smoke(plan).await;
     assert!(
         lines
             .iter()
             .any(|l| l["measure"] == "throughput" && l["sessions"] == 4),
         "no many-sessions line: {lines:#?}"
-    );
-    assert!(
-        lines.iter().all(|l| l["errors"].as_u64().unwrap_or(0) == 0),
-        "{lines:#?}"
     );
     assert!(!relay.is_finished(), "the relay stopped: {:?}", relay.await);
     relay.abort();

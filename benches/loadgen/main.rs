@@ -155,18 +155,6 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let cli = Cli::parse_from(args);
-    if let Command::Relay { listen, command } = &cli.command {
-        return match listen.as_str() {
-            "stdio" => harness::relay::stdio(command),
-            port => match port.parse::<u16>() {
-                Ok(port) => harness::relay::http(port, command),
-                Err(_) => {
-                    eprintln!("loadgen relay: --listen takes `stdio` or a port, not `{port}`");
-                    ExitCode::FAILURE
-                }
-            },
-        };
-    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -192,7 +180,22 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => runtime.block_on(run(*args)),
-        Command::Relay { .. } => ExitCode::SUCCESS,
+        Command::Relay { listen, command } => {
+            let relayed = match listen.as_str() {
+                "stdio" => harness::relay::stdio(&command),
+                port => match port.parse::<u16>() {
+                    Ok(port) => runtime.block_on(harness::relay::http(port, &command)),
+                    Err(_) => Err(format!("--listen takes `stdio` or a port, not `{port}`")),
+                },
+            };
+            match relayed {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("loadgen relay: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

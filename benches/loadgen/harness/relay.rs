@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::process::{ExitCode, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,60 +31,36 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request body the HTTP relay reads.
 const MAX_BODY: usize = 4 << 20;
 
-/// Relays stdin/stdout to `command`'s stdin/stdout until either side ends.
-pub fn stdio(command: &[String]) -> ExitCode {
-    let Some((program, args)) = command.split_first() else {
-        eprintln!("loadgen relay: no command");
-        return ExitCode::FAILURE;
-    };
-    let mut child = match std::process::Command::new(program)
+/// Relays stdin/stdout to `command`'s stdin/stdout until the child closes its stdout.
+pub fn stdio(command: &[String]) -> Result<(), String> {
+    let (program, args) = command.split_first().ok_or("no command")?;
+    let mut child = std::process::Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-    {
-        Ok(child) => child,
-        Err(error) => {
-            eprintln!("loadgen relay: cannot start {program}: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (Some(mut to_child), Some(mut from_child)) = (child.stdin.take(), child.stdout.take())
-    else {
-        eprintln!("loadgen relay: the child has no pipes");
-        return ExitCode::FAILURE;
+        .map_err(|error| format!("cannot start {program}: {error}"))?;
+    let (Some(to_child), Some(from_child)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("the child has no pipes".into());
     };
     // stdin → child; the child's stdin closes when ours does.
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if to_child.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    // child → stdout, on this thread, until the child closes its stdout.
-    let mut stdout = std::io::stdout().lock();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from_child.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if stdout.write_all(&buf[..n]).is_err() || stdout.flush().is_err() {
-                    break;
-                }
-            }
-        }
-    }
+    std::thread::spawn(move || pump(std::io::stdin().lock(), to_child));
+    // child → stdout, on this thread.
+    pump(from_child, std::io::stdout().lock());
     let _ = child.kill();
     let _ = child.wait();
-    ExitCode::SUCCESS
+    Ok(())
+}
+
+/// Copies whatever `from` has as soon as it has it, until it ends or `to` fails: one
+/// `read`, one `write` (and a flush of a buffered `to`) per chunk.
+fn pump(mut from: impl Read, mut to: impl Write) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf) {
+        if to.write_all(&buf[..n]).is_err() || to.flush().is_err() {
+            break;
+        }
+    }
 }
 
 /// Answers waiting for the downstream, by relay-wide id: the caller's own id and where to
@@ -97,32 +73,20 @@ struct HttpRelay {
     next_id: AtomicU64,
 }
 
-/// Serves Streamable HTTP on 127.0.0.1:`port` in front of `command` (stdio), until the
-/// downstream ends.
-pub fn http(port: u16, command: &[String]) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("loadgen relay: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let serve = async {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|error| format!("cannot listen on 127.0.0.1:{port}: {error}"))?;
-        serve_http(listener, command).await
-    };
-    match runtime.block_on(serve) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("loadgen relay: {error}");
-            ExitCode::FAILURE
-        }
+impl HttpRelay {
+    /// Takes a request out of the pending table (answered, or given up on).
+    fn forget(&self, id: u64) -> Option<(Value, oneshot::Sender<Bytes>)> {
+        self.pending.lock().ok()?.remove(&id)
     }
+}
+
+/// Serves Streamable HTTP on 127.0.0.1:`port` in front of `command` (stdio), until the
+/// downstream ends (on the caller's single-threaded runtime).
+pub async fn http(port: u16, command: &[String]) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|error| format!("cannot listen on 127.0.0.1:{port}: {error}"))?;
+    serve_http(listener, command).await
 }
 
 /// The HTTP relay on `listener`; dropping the future kills the downstream.
@@ -186,8 +150,7 @@ async fn read_answers(relay: Arc<HttpRelay>, from_child: tokio::process::ChildSt
         let Some(id) = message.get("id").and_then(Value::as_u64) else {
             continue;
         };
-        let waiting = relay.pending.lock().ok().and_then(|mut p| p.remove(&id));
-        if let Some((original, reply)) = waiting {
+        if let Some((original, reply)) = relay.forget(id) {
             message["id"] = original;
             if let Ok(bytes) = serde_json::to_vec(&message) {
                 let _ = reply.send(Bytes::from(bytes));
@@ -238,8 +201,8 @@ async fn answer(relay: &HttpRelay, request: Request<Incoming>) -> Response<Body>
     };
     line.push(b'\n');
     if relay.to_child.lock().await.write_all(&line).await.is_err() {
-        if let (Some((ours, _)), Ok(mut pending)) = (&waiting, relay.pending.lock()) {
-            pending.remove(ours);
+        if let Some((ours, _)) = &waiting {
+            relay.forget(*ours);
         }
         return reply(StatusCode::BAD_GATEWAY, Bytes::new(), false);
     }
@@ -249,9 +212,7 @@ async fn answer(relay: &HttpRelay, request: Request<Incoming>) -> Response<Body>
     match tokio::time::timeout(ANSWER_TIMEOUT, receive).await {
         Ok(Ok(answer)) => reply(StatusCode::OK, answer, initialize),
         _ => {
-            if let Ok(mut pending) = relay.pending.lock() {
-                pending.remove(&ours);
-            }
+            relay.forget(ours);
             reply(StatusCode::GATEWAY_TIMEOUT, Bytes::new(), false)
         }
     }
