@@ -269,3 +269,96 @@ async fn stdio_on_a_unix_socket_like_node_clients_use() {
         "the stdio face used the socket directly: {stderr}"
     );
 }
+
+/// Many calls in flight on the one stdio session, with other requests between them: every
+/// answer carries its own call's text; failures come back the way MCP clients expect; a call
+/// the client cancels is cancelled downstream and gets no answer, and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_failures_and_cancellation_on_the_stdio_session() {
+    let (mut raw, _) = RawStdio::start(json!({ "fx": fixture_entry("fx") }), &[]).await;
+    for i in 0..40 {
+        raw.send(
+            json!({"jsonrpc":"2.0","id":format!("c{i}"),"method":"tools/call",
+            "params":{"name":"fx__echo","arguments":{"text":format!("text {i}")}}}),
+        )
+        .await;
+        if i == 20 {
+            raw.send(json!({"jsonrpc":"2.0","id":"list","method":"tools/list"}))
+                .await;
+            raw.send(json!({"jsonrpc":"2.0","id":"ping","method":"ping"}))
+                .await;
+        }
+    }
+    let mut answered = std::collections::BTreeMap::new();
+    while answered.len() < 42 {
+        let message = raw.next().await;
+        if message.get("method").is_some() {
+            continue; // a notification (the catalogue settling)
+        }
+        let id = message["id"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            answered.insert(id.clone(), message).is_none(),
+            "two answers to {id}"
+        );
+    }
+    for i in 0..40 {
+        let answer = &answered[&format!("c{i}")];
+        assert_eq!(
+            answer["result"]["content"][0]["text"],
+            format!("text {i}"),
+            "{answer}"
+        );
+    }
+    assert!(
+        answered["list"]["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == "fx__echo")),
+        "{}",
+        answered["list"]
+    );
+    assert_eq!(answered["ping"]["result"], json!({}));
+
+    // An unknown tool is a JSON-RPC error; a tool's own failure is its result.
+    raw.send(json!({"jsonrpc":"2.0","id":"unknown","method":"tools/call",
+        "params":{"name":"fx__nope","arguments":{}}}))
+        .await;
+    let (unknown, _) = raw.until_response("unknown").await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    assert_eq!(unknown["error"]["message"], "Unknown tool: fx__nope");
+    raw.send(json!({"jsonrpc":"2.0","id":"fail","method":"tools/call",
+        "params":{"name":"fx__fail","arguments":{"message":"as asked"}}}))
+        .await;
+    let (fail, _) = raw.until_response("fail").await;
+    assert_eq!(fail["result"]["isError"], true, "{fail}");
+    assert_eq!(fail["result"]["content"][0]["text"], "as asked");
+
+    // Cancelled: the fixture stops sleeping, and no answer comes for it.
+    raw.send(json!({"jsonrpc":"2.0","id":"sleep","method":"tools/call",
+        "params":{"name":"fx__sleep","arguments":{"ms":10_000}}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    raw.send(json!({"jsonrpc":"2.0","method":"notifications/cancelled",
+        "params":{"requestId":"sleep","reason":"the user pressed stop"}}))
+        .await;
+    assert!(
+        raw.wait_for_log(&["sending notifications/cancelled downstream", "server=fx"])
+            .await,
+        "no cancellation sent downstream:\n{}",
+        raw.logs()
+    );
+    assert!(
+        raw.wait_for_log(&["sleep cancelled"]).await,
+        "the fixture kept sleeping:\n{}",
+        raw.logs()
+    );
+    raw.send(json!({"jsonrpc":"2.0","id":"after","method":"tools/call",
+        "params":{"name":"fx__echo","arguments":{"text":"still fine"}}}))
+        .await;
+    let (after, before) = raw.until_response("after").await;
+    assert_eq!(after["result"]["content"][0]["text"], "still fine");
+    assert!(
+        before.iter().all(|m| m["id"] != "sleep"),
+        "a cancelled call was answered: {before:?}"
+    );
+    assert_eq!(raw.close().await, Some(0));
+}

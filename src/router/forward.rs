@@ -48,6 +48,22 @@ impl Router {
             .map_err(|e| protocol(&downstream, "tools/call result", e))
     }
 
+    /// Calls a tool and returns the server's result as it sent it, once it has the shape of
+    /// a tool result (the stdio face passes it through without decoding it).
+    pub async fn call_tool_passthrough(
+        &self,
+        exposed: &str,
+        arguments: Option<JsonObject>,
+        context: CallContext,
+    ) -> Result<Reply, RouterError> {
+        let (downstream, reply) = self.forward_call(exposed, arguments, context).await?;
+        if let Reply::Raw(raw) = &reply {
+            check_tool_result(raw.get())
+                .map_err(|e| protocol(&downstream, "tools/call result", e))?;
+        }
+        Ok(reply)
+    }
+
     /// Resolves `{server}.{tool}` (the REST form) using the catalogue, never by splitting:
     /// every server name that is a prefix of `target` followed by `.` is tried, longest
     /// first. An exposed name is accepted too.
@@ -449,4 +465,72 @@ fn protocol(downstream: &Downstream, what: &'static str, error: serde_json::Erro
         what,
         detail: error.to_string(),
     })
+}
+
+/// Checks what [`CallToolResult`]'s own decoding checks, without decoding the content: an
+/// object with `content` (an array), `structuredContent` or `isError` (a boolean), and no
+/// `resultType` other than `complete`.
+fn check_tool_result(json: &str) -> Result<(), serde_json::Error> {
+    use serde::de::Error;
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Shape<'a> {
+        #[serde(default, borrow)]
+        content: Option<&'a serde_json::value::RawValue>,
+        #[serde(default, deserialize_with = "present")]
+        structured_content: Option<()>,
+        #[serde(default)]
+        is_error: Option<bool>,
+        #[serde(default)]
+        result_type: Option<std::borrow::Cow<'a, str>>,
+    }
+    let shape: Shape<'_> = serde_json::from_str(json)?;
+    if shape.content.is_some_and(|c| !c.get().starts_with('[')) {
+        return Err(serde_json::Error::custom("content is not an array"));
+    }
+    if shape.result_type.is_some_and(|t| t != "complete") {
+        return Err(serde_json::Error::custom(
+            "CallToolResult requires resultType to be \"complete\" when present",
+        ));
+    }
+    if shape.content.is_none() && shape.structured_content.is_none() && shape.is_error.is_none() {
+        return Err(serde_json::Error::custom(
+            "expected at least one known CallToolResult field (content, structuredContent, or isError)",
+        ));
+    }
+    Ok(())
+}
+
+/// A field that is there, even as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<()>, D::Error> {
+    <serde::de::IgnoredAny as serde::Deserialize>::deserialize(deserializer).map(|_| Some(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pass-through accepts exactly what decoding into `CallToolResult` accepts (as far
+    /// as the result's own fields go).
+    #[test]
+    fn the_passed_through_result_is_checked_like_a_decoded_one() {
+        let decodes = |json: &str| serde_json::from_str::<CallToolResult>(json).is_ok();
+        for json in [
+            r#"{"content":[{"type":"text","text":"hi"}]}"#,
+            r#"{"content":[],"isError":true,"unknownField":1}"#,
+            r#"{"structuredContent":null}"#,
+            r#"{"isError":false,"_meta":{"a":1}}"#,
+            r#"{"content":[],"resultType":"complete"}"#,
+            r#"{}"#,
+            r#"{"_meta":{}}"#,
+            r#"{"content":null}"#,
+            r#"{"content":"text"}"#,
+            r#"{"isError":"yes"}"#,
+            r#"{"content":[],"resultType":"input_required"}"#,
+            r#"[]"#,
+            r#"7"#,
+        ] {
+            assert_eq!(check_tool_result(json).is_ok(), decodes(json), "{json}");
+        }
+    }
 }

@@ -66,6 +66,11 @@ impl ProxyHandler {
         }
     }
 
+    /// This session's id (its [`UpstreamSession`] has it once the client has initialized).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     fn session(&self) -> Option<Arc<UpstreamSession>> {
         self.registration
             .lock()
@@ -160,22 +165,36 @@ impl ProxyHandler {
                 server,
                 request,
                 respond,
-            } => {
-                let router = self.router.clone();
-                let session = session.clone();
-                relays.push(Box::pin(async move {
-                    let answer = match session {
-                        Some(session) => router.relay(&server, &session, request).await,
-                        None => Err(ErrorData::invalid_request(
-                            "the session has not been initialized",
-                            None,
-                        )),
-                    };
-                    let _ = respond.send(answer);
-                }));
-            }
+            } => relays.push(ask_client(
+                self.router.clone(),
+                session.clone(),
+                server,
+                request,
+                respond,
+            )),
         }
     }
+}
+
+/// Asks `session`'s client what `server` asked during one of the session's calls, and hands
+/// the answer back to the server.
+pub(super) fn ask_client(
+    router: Arc<Router>,
+    session: Option<Arc<UpstreamSession>>,
+    server: Arc<str>,
+    request: rmcp::model::ServerRequest,
+    respond: tokio::sync::oneshot::Sender<Result<rmcp::model::ClientResult, ErrorData>>,
+) -> futures::future::BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let answer = match session {
+            Some(session) => router.relay(&server, &session, request).await,
+            None => Err(ErrorData::invalid_request(
+                "the session has not been initialized",
+                None,
+            )),
+        };
+        let _ = respond.send(answer);
+    })
 }
 
 impl ServerHandler for ProxyHandler {

@@ -12,7 +12,6 @@ mod stdio;
 
 use std::sync::Arc;
 
-use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -21,21 +20,7 @@ use crate::router::Router;
 
 pub use handler::{ProxyHandler, UPSTREAM_PROTOCOL_VERSIONS};
 pub use mcp_face::McpFace;
-
-/// Serves one MCP session on stdin/stdout until the client closes stdin or `shutdown` is
-/// cancelled. stdout carries only MCP messages.
-pub async fn serve_stdio(router: Arc<Router>, shutdown: CancellationToken) -> std::io::Result<()> {
-    let handler = ProxyHandler::new(router);
-    let (stdin, stdout, stdin_kind, stdout_kind) = stdio::streams();
-    tracing::debug!(?stdin_kind, ?stdout_kind, "stdio face");
-    let service = handler
-        .serve_with_ct((stdin, stdout), shutdown.child_token())
-        .await
-        .map_err(|e| std::io::Error::other(format!("stdio session failed to start: {e}")))?;
-    let reason = service.waiting().await;
-    tracing::info!(?reason, "stdio session ended");
-    Ok(())
-}
+pub use stdio::serve_stdio;
 
 /// Settings for the `/mcp` face.
 #[derive(Debug, Clone)]

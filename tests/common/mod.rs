@@ -295,6 +295,8 @@ pub struct RawStdio {
     stdin: tokio::process::ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     pub dir: tempfile::TempDir,
+    /// Everything mcp-orch wrote to stderr so far (its log, at trace level).
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl RawStdio {
@@ -328,20 +330,31 @@ impl RawStdio {
             .env_remove("PROXY_PORT")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         for (key, value) in extra_env {
             command.env(key, value);
         }
         let mut child = command.spawn().unwrap_or_else(|e| panic!("{e}"));
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
             panic!("pipes")
         };
+        let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
         let mut raw = RawStdio {
             child,
             stdin,
             lines: BufReader::new(stdout).lines(),
             dir,
+            stderr: logs,
         };
         raw.send(json!({"jsonrpc":"2.0","id":"init","method":"initialize","params":{
             "protocolVersion":"2025-06-18","capabilities":capabilities,"clientInfo":{"name":"raw","version":"0"}}}))
@@ -386,6 +399,30 @@ impl RawStdio {
             }
             before.push(message);
         }
+    }
+
+    /// Everything mcp-orch logged so far.
+    pub fn logs(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+
+    /// Waits (at most 10 s) until a log line contains every one of `needles`.
+    pub async fn wait_for_log(&self, needles: &[&str]) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self
+                .logs()
+                .lines()
+                .any(|line| needles.iter().all(|n| line.contains(n)))
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
     }
 
     /// Closes stdin and waits (bounded) for the exit code.
