@@ -303,13 +303,18 @@ async fn tools_list_from_the_serialized_listing_matches_rmcps_answer_and_follows
     assert_eq!(code, 404);
     let (code, ..) = post_mcp(&proxy, Some(&session), "1999-01-01", list(json!(4))).await;
     assert_eq!(code, 400);
-    // Other methods are rmcp's.
+    // A plain call is answered in front of rmcp too; other methods are rmcp's.
     let call = json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
-        "params": { "name": "fx__echo", "arguments": { "text": "still rmcp" } } });
+        "params": { "name": "fx__echo", "arguments": { "text": "direct" } } });
     let (code, kind, reply, _) = post_mcp(&proxy, Some(&session), version, call).await;
     assert_eq!(code, 200);
+    assert_eq!(kind, "application/json");
+    assert_eq!(reply["result"]["content"][0]["text"], "direct");
+    let ping = json!({ "jsonrpc": "2.0", "id": 6, "method": "ping" });
+    let (code, kind, reply, _) = post_mcp(&proxy, Some(&session), version, ping).await;
+    assert_eq!(code, 200);
     assert!(kind.starts_with("text/event-stream"), "{kind}");
-    assert_eq!(reply["result"]["content"][0]["text"], "still rmcp");
+    assert_eq!(reply["result"], json!({}));
 
     // A server stopped: the next listing no longer has its tools; started again: back.
     let (code, body) = proxy.post("/servers/other/stop", "").await;
@@ -340,4 +345,110 @@ async fn tools_list_from_the_serialized_listing_matches_rmcps_answer_and_follows
     }
     assert!(names.contains(&"other__echo".to_owned()), "{names:?}");
     assert_eq!(proxy.stop().await, Some(0));
+}
+
+/// Starts a raw `/mcp` session whose client declares `capabilities`; returns its id.
+async fn raw_session(proxy: &Proxy, capabilities: serde_json::Value) -> String {
+    let version = "2025-06-18";
+    let initialize = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": capabilities,
+        "clientInfo": { "name": "raw", "version": "0" } } });
+    let (code, _, _, session) = post_mcp(proxy, None, version, initialize).await;
+    assert_eq!(code, 200);
+    let session = session.unwrap_or_else(|| panic!("no session id"));
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let (code, ..) = post_mcp(proxy, Some(&session), version, initialized).await;
+    assert_eq!(code, 202);
+    session
+}
+
+fn echo(id: serde_json::Value, text: &str) -> serde_json::Value {
+    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": "fx__echo", "arguments": { "text": text } } })
+}
+
+/// Plain calls of a session whose client cannot be asked anything are answered in front of
+/// rmcp: each POST gets its own call's answer, failures keep their JSON-RPC form, and a
+/// cancellation cancels downstream and ends the call's POST without an answer. A client
+/// that may be asked (sampling) keeps rmcp's stream for every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_calls_are_answered_in_front_of_rmcp_unless_the_client_may_be_asked() {
+    let proxy = Proxy::start(json!({ "fx": fixture_entry("fx") }), &[]).await;
+    proxy.settled().await;
+    let version = "2025-06-18";
+    let session = raw_session(&proxy, json!({})).await;
+    // The session's first request goes through rmcp (it keeps the session alive there).
+    let (_, kind, first, _) = post_mcp(&proxy, Some(&session), version, echo(json!(1), "a")).await;
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    assert_eq!(first["result"]["content"][0]["text"], "a");
+
+    let calls = (0..24).map(|i| {
+        let (proxy, session) = (&proxy, session.clone());
+        async move {
+            let text = format!("call {i}");
+            let (code, kind, reply, _) =
+                post_mcp(proxy, Some(&session), version, echo(json!(100 + i), &text)).await;
+            (i, code, kind, reply, text)
+        }
+    });
+    for (i, code, kind, reply, text) in futures::future::join_all(calls).await {
+        assert_eq!(code, 200);
+        assert_eq!(kind, "application/json");
+        assert_eq!(reply["id"], 100 + i);
+        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+    }
+    let unknown = json!({ "jsonrpc": "2.0", "id": "u", "method": "tools/call",
+        "params": { "name": "fx__nope" } });
+    let (code, kind, reply, _) = post_mcp(&proxy, Some(&session), version, unknown).await;
+    assert_eq!((code, kind.as_str()), (200, "application/json"));
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    assert_eq!(reply["error"]["message"], "Unknown tool: fx__nope");
+
+    // Cancelled: 202 for the notification, the call's POST ends with no message, the
+    // fixture stops sleeping.
+    let sleep = json!({ "jsonrpc": "2.0", "id": "sleep", "method": "tools/call",
+        "params": { "name": "fx__sleep", "arguments": { "ms": 10_000 } } });
+    let sleeping = {
+        let (proxy, session) = (&proxy, session.clone());
+        async move { post_mcp(proxy, Some(&session), version, sleep).await }
+    };
+    let cancelling = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let cancel = json!({ "jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": { "requestId": "sleep", "reason": "stop" } });
+        post_mcp(&proxy, Some(&session), version, cancel).await.0
+    };
+    let ((code, kind, reply, _), cancel_code) = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        futures::future::join(sleeping, cancelling),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the cancelled call's POST did not end"));
+    assert_eq!(cancel_code, 202);
+    assert_eq!(code, 200);
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    assert_eq!(
+        reply,
+        serde_json::Value::default(),
+        "a cancelled call was answered"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !proxy.logs().contains("sleep cancelled") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fixture kept sleeping"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+
+    // A client that declared sampling: every call through rmcp.
+    let asked = raw_session(&proxy, json!({ "sampling": {} })).await;
+    for id in 0..3 {
+        let (code, kind, reply, _) =
+            post_mcp(&proxy, Some(&asked), version, echo(json!(id), "via rmcp")).await;
+        assert_eq!(code, 200);
+        assert!(kind.starts_with("text/event-stream"), "{kind}");
+        assert_eq!(reply["result"]["content"][0]["text"], "via rmcp");
+    }
+    proxy.stop().await;
 }

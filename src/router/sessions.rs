@@ -80,6 +80,13 @@ impl UpstreamSession {
         }
     }
 
+    /// Whether its client declared anything a server may ask it during a call (sampling,
+    /// elicitation, roots).
+    pub fn may_answer_server_requests(&self) -> bool {
+        let c = &self.capabilities;
+        c.sampling.is_some() || c.elicitation.is_some() || c.roots.is_some()
+    }
+
     /// Whether its client can answer `roots/list`.
     pub fn can_list_roots(&self) -> bool {
         self.capabilities.roots.is_some()

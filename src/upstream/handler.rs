@@ -30,6 +30,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use tokio::sync::mpsc;
 
+use super::http_sessions::HttpSessions;
 use crate::downstream::CallEvent;
 use crate::router::{CallContext, Router, RouterError, SessionRegistration, UpstreamSession};
 
@@ -53,6 +54,25 @@ pub struct ProxyHandler {
     id: u64,
     /// Registered with the router once the client has initialized; dropped with the session.
     registration: Mutex<Option<SessionRegistration>>,
+    /// For a `/mcp` session: where it is recorded under its `Mcp-Session-Id` once known.
+    http: Option<HttpIdentity>,
+}
+
+/// A `/mcp` handler's place in the [`HttpSessions`] directory.
+struct HttpIdentity {
+    directory: Arc<HttpSessions>,
+    /// Its `Mcp-Session-Id`, once a message carried it.
+    id: std::sync::OnceLock<String>,
+}
+
+impl Drop for ProxyHandler {
+    fn drop(&mut self) {
+        if let Some(http) = &self.http
+            && let Some(id) = http.id.get()
+        {
+            http.directory.remove(id);
+        }
+    }
 }
 
 impl ProxyHandler {
@@ -63,6 +83,36 @@ impl ProxyHandler {
             router,
             id,
             registration: Mutex::new(None),
+            http: None,
+        }
+    }
+
+    /// A handler for a new `/mcp` session, which records itself in `directory` under its
+    /// `Mcp-Session-Id` once it knows it.
+    pub fn for_http(router: Arc<Router>, directory: Arc<HttpSessions>) -> Self {
+        let mut handler = ProxyHandler::new(router);
+        handler.http = Some(HttpIdentity {
+            directory,
+            id: std::sync::OnceLock::new(),
+        });
+        handler
+    }
+
+    /// Records this `/mcp` session under the `Mcp-Session-Id` that `extensions` (rmcp puts
+    /// the HTTP request's parts there) carries, the first time one does.
+    fn learn_http_id(&self, extensions: &rmcp::model::Extensions) {
+        let Some(http) = &self.http else { return };
+        if http.id.get().is_some() {
+            return;
+        }
+        let id = extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|value| value.to_str().ok());
+        if let (Some(id), Some(session)) = (id, self.session())
+            && http.id.set(id.to_owned()).is_ok()
+        {
+            http.directory.insert(id.to_owned(), session);
         }
     }
 
@@ -242,8 +292,9 @@ impl ServerHandler for ProxyHandler {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        self.learn_http_id(&context.extensions);
         self.router.startup_complete().await;
         let catalog = self.router.catalog();
         Ok(ListToolsResult::with_all_items(
@@ -256,6 +307,7 @@ impl ServerHandler for ProxyHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        self.learn_http_id(&context.extensions);
         let router = self.router.clone();
         let name = request.name.to_string();
         let outcome = self
@@ -393,6 +445,10 @@ impl ServerHandler for ProxyHandler {
         let session = self.require_session()?;
         self.router.set_level(&session, request.level).await;
         Ok(())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.learn_http_id(&context.extensions);
     }
 
     async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {

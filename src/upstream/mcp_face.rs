@@ -1,23 +1,31 @@
-//! The `/mcp` route: rmcp's Streamable HTTP service, with `tools/list` of a live session
-//! answered in front of it from the catalogue's pre-serialized listing.
+//! The `/mcp` route: rmcp's Streamable HTTP service, with the plainest requests of a live
+//! session answered in front of it.
 //!
-//! Through rmcp a `tools/list` is a typed `ListToolsResult` built from the catalogue,
-//! serialized again on every request and framed as an SSE stream by the session worker:
-//! with 1,000 tools that is ~5.7 M instructions and ~5 ms per request, 71 % of it
-//! re-serializing the same bytes. The catalogue is an immutable snapshot, so its listing is
-//! serialized once ([`crate::catalog::Catalog::tools_list_json`]) and answered here as one
-//! `application/json` reply (which the transport allows for any request).
+//! - `tools/list`: through rmcp a typed `ListToolsResult` is built from the catalogue,
+//!   serialized again on every request and framed as an SSE stream by the session worker:
+//!   with 1,000 tools that is ~5.7 M instructions and ~5 ms per request, 71 % of it
+//!   re-serializing the same bytes. The catalogue is an immutable snapshot, so its listing is
+//!   serialized once ([`crate::catalog::Catalog::tools_list_json`]) and answered here.
+//! - `tools/call`: a plain call (see [`super::direct`]) of a session whose client declared
+//!   none of sampling, elicitation or roots is forwarded by the direct path and answered
+//!   here. Such a client refuses every server→client request anyway (the direct path still
+//!   relays them so they are refused the same way); a client that may answer them keeps
+//!   rmcp's path, where they travel on the stream of the call that caused them. A
+//!   `notifications/cancelled` for a call in flight here cancels it (202, and the call's
+//!   own POST gets an empty event stream, as rmcp ends a cancelled request's stream).
 //!
+//! Answers are one `application/json` reply (which the transport allows for any request).
 //! Only a plain request takes this path: `POST`, JSON body of at most [`MAX_BODY`] bytes
-//! that is exactly one `tools/list` request with a number or string id and no `_meta`, the
-//! `Accept` and `Content-Type` rmcp requires, a known protocol-version header if any, a
-//! session rmcp knows, and a proxy past its first start. Anything else (other methods,
-//! batches, unknown sessions, bad headers) goes to rmcp unchanged, so its answers and error
-//! statuses stay the only ones. Authentication, rate limits and Host/Origin checks run in
-//! front of this route either way.
+//! that is exactly one such message with a number or string id and no `_meta`, the `Accept`
+//! and `Content-Type` rmcp requires, a known protocol-version header before 2026-07-28 if
+//! any, a session rmcp knows (for calls: one whose handler recorded its id in
+//! [`HttpSessions`]), and for `tools/list` a proxy past its first start. Anything else
+//! (other methods, batches, unknown sessions, bad headers) goes to rmcp unchanged, so its
+//! answers and error statuses stay the only ones. Authentication, rate limits, permissions
+//! and Host/Origin checks run in front of this route either way.
 //!
 //! rmcp closes a session after five minutes without traffic; requests answered here are
-//! invisible to it, so at least one `tools/list` per session per [`KEEP_SEEN`] still goes
+//! invisible to it, so at least one request per session per [`KEEP_SEEN`] still goes
 //! through rmcp.
 
 use std::collections::HashMap;
@@ -40,13 +48,16 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use super::ProxyHandler;
+use super::direct::{answer, parse_call, run};
+use super::http_sessions::HttpSessions;
 use crate::router::Router;
 
-/// Largest body the fast path reads (a `tools/list` request is well under 200 bytes).
-pub const MAX_BODY: usize = 4096;
+/// Largest body the direct path reads (a `tools/list` request is well under 200 bytes; a
+/// call with bigger arguments goes to rmcp).
+pub const MAX_BODY: usize = 64 * 1024;
 
-/// How often a session's `tools/list` still goes through rmcp, which keeps the session
-/// alive there (rmcp's idle limit is 5 minutes).
+/// How often a session's request still goes through rmcp, which keeps the session alive
+/// there (rmcp's idle limit is 5 minutes).
 pub const KEEP_SEEN: Duration = Duration::from_secs(60);
 
 /// Sessions remembered before forgotten ones are pruned.
@@ -57,8 +68,10 @@ const SEEN_PRUNE_AT: usize = 1024;
 pub struct McpFace {
     rmcp: Arc<StreamableHttpService<ProxyHandler, LocalSessionManager>>,
     sessions: Arc<LocalSessionManager>,
+    /// The sessions whose id their handler has seen, for the direct calls.
+    directory: Arc<HttpSessions>,
     router: Arc<Router>,
-    /// Session id → when its `tools/list` last went through rmcp.
+    /// Session id → when a request of it last went through rmcp.
     seen: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
@@ -66,11 +79,13 @@ impl McpFace {
     pub fn new(
         rmcp: StreamableHttpService<ProxyHandler, LocalSessionManager>,
         sessions: Arc<LocalSessionManager>,
+        directory: Arc<HttpSessions>,
         router: Arc<Router>,
     ) -> Self {
         McpFace {
             rmcp: Arc::new(rmcp),
             sessions,
+            directory,
             router,
             seen: Arc::default(),
         }
@@ -86,13 +101,17 @@ impl McpFace {
             Ok(body) => body,
             Err(error) => return bad_request(&format!("cannot read the request body: {error}")),
         };
-        match self.answer_list(&parts.headers, &body).await {
-            Some(response) => response,
-            None => {
-                self.to_rmcp(Request::from_parts(parts, Body::from(body)))
-                    .await
-            }
+        if let Some(response) = self.answer_list(&parts.headers, &body).await {
+            return response;
         }
+        if let Some(response) = self.answer_call(&parts.headers, &body).await {
+            return response;
+        }
+        if let Some(response) = self.take_cancel(&parts.headers, &body) {
+            return response;
+        }
+        self.to_rmcp(Request::from_parts(parts, Body::from(body)))
+            .await
     }
 
     async fn to_rmcp(&self, request: Request<Body>) -> Response {
@@ -115,16 +134,46 @@ impl McpFace {
             return None;
         }
         let reply = list_reply(id, &self.router.catalog().tools_list_json()?);
-        let mut response = Response::new(Body::from(reply));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/json"),
-        );
+        Some(json_response(reply))
+    }
+
+    /// The reply to `body` if it is a plain `tools/call` this path may forward.
+    async fn answer_call(&self, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+        let call = parse_call(body)?;
+        let id = session_id(headers)?;
+        let entry = self.directory.get(id)?;
+        if entry.session.may_answer_server_requests() || self.rmcp_should_see(id) {
+            return None;
+        }
+        let in_flight = entry.calls.start(&call.id);
+        // Dropped (the client went away) → forgotten here, cancelled downstream.
+        let outcome = Box::pin(run(
+            &self.router,
+            entry.session.clone(),
+            &call.name,
+            call.arguments,
+            in_flight.token.clone(),
+        ))
+        .await;
+        if !in_flight.finish() {
+            return Some(cancelled_response());
+        }
+        Some(json_response(answer(&call.id, outcome)))
+    }
+
+    /// 202 if `body` is a `notifications/cancelled` for a call in flight on this path.
+    fn take_cancel(&self, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+        let entry = self.directory.get(session_id(headers)?)?;
+        if !entry.calls.cancel(body) {
+            return None;
+        }
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::ACCEPTED;
         Some(response)
     }
 
-    /// Whether this session's `tools/list` goes through rmcp this time (first time, then
-    /// once per [`KEEP_SEEN`]); records it if so.
+    /// Whether this session's request goes through rmcp this time (first time, then once
+    /// per [`KEEP_SEEN`]); records it if so.
     fn rmcp_should_see(&self, session: &str) -> bool {
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -143,7 +192,7 @@ impl McpFace {
     }
 }
 
-/// Whether a request may be a fast-path `tools/list`, judged on headers alone (a session
+/// Whether a request may be for the direct path, judged on headers alone (a session
 /// id, a small JSON body, the `Accept` and protocol version rmcp wants); `false` sends it
 /// to rmcp without reading its body here.
 fn is_candidate(method: &Method, headers: &HeaderMap) -> bool {
@@ -256,6 +305,26 @@ pub(super) fn list_reply(id: &RawValue, listing: &[u8]) -> Vec<u8> {
     reply
 }
 
+fn json_response(body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// What the POST of a call the client cancelled gets: an event stream that ends without a
+/// message, as rmcp ends a cancelled request's stream.
+fn cancelled_response() -> Response {
+    let mut response = Response::new(Body::empty());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
 impl tower_service::Service<Request<Body>> for McpFace {
     type Response = Response;
     type Error = Infallible;
@@ -303,6 +372,7 @@ mod tests {
         assert!(!is_candidate(&Method::GET, &headers(PLAIN)));
         for (name, bad) in [
             ("content-length", "100000"),
+            ("content-length", "70000"),
             ("content-type", "text/plain"),
             ("accept", "application/json"),
             ("accept", "application/json;q=0, text/event-stream"),

@@ -5,7 +5,9 @@
 //! - Streamable HTTP at `/mcp`, with sessions (rmcp's `StreamableHttpService`);
 //! - legacy HTTP+SSE at `GET /sse` + `POST /message?sessionId=…` ([`sse`]).
 
+mod direct;
 mod handler;
+mod http_sessions;
 mod mcp_face;
 pub mod sse;
 mod stdio;
@@ -43,11 +45,13 @@ pub fn mcp_service(router: Arc<Router>, settings: HttpFaceSettings) -> McpFace {
         .disable_allowed_hosts()
         .disable_allowed_origins();
     let sessions = Arc::new(LocalSessionManager::default());
+    let directory = Arc::new(http_sessions::HttpSessions::default());
     let handlers = router.clone();
+    let known = directory.clone();
     let rmcp = StreamableHttpService::new(
-        move || Ok(ProxyHandler::new(handlers.clone())),
+        move || Ok(ProxyHandler::for_http(handlers.clone(), known.clone())),
         sessions.clone(),
         config,
     );
-    McpFace::new(rmcp, sessions, router)
+    McpFace::new(rmcp, sessions, directory, router)
 }

@@ -1,0 +1,50 @@
+//! Which `/mcp` session (rmcp's `Mcp-Session-Id`) is which upstream session, for the direct
+//! path in front of rmcp ([`super::mcp_face`]).
+//!
+//! rmcp assigns the session id in its answer to `initialize`, so the handler learns it from
+//! the first message that carries it (`notifications/initialized`, or any later request that
+//! reaches rmcp) and records it here; the entry goes when the handler does (rmcp closed the
+//! session).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::direct::Calls;
+use crate::router::UpstreamSession;
+
+/// One `/mcp` session as the direct path sees it.
+#[derive(Debug)]
+pub struct HttpSession {
+    pub(super) session: Arc<UpstreamSession>,
+    /// Its direct calls in flight.
+    pub(super) calls: Arc<Calls>,
+}
+
+/// Every live `/mcp` session whose id is known, by `Mcp-Session-Id`.
+#[derive(Debug, Default)]
+pub struct HttpSessions {
+    by_id: Mutex<HashMap<String, Arc<HttpSession>>>,
+}
+
+impl HttpSessions {
+    /// The session with this `Mcp-Session-Id`, if known.
+    pub(super) fn get(&self, id: &str) -> Option<Arc<HttpSession>> {
+        self.lock().get(id).cloned()
+    }
+
+    pub(super) fn insert(&self, id: String, session: Arc<UpstreamSession>) {
+        let entry = Arc::new(HttpSession {
+            session,
+            calls: Arc::default(),
+        });
+        self.lock().insert(id, entry);
+    }
+
+    pub(super) fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<HttpSession>>> {
+        self.by_id.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
