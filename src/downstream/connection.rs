@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::error::DownstreamError;
+pub(crate) use super::outbound::{Outbound, RawCall};
 
 /// The protocol revision mcp-orch offers downstream (deployed servers don't speak 2026-07-28).
 pub const DOWNSTREAM_PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
@@ -177,7 +178,7 @@ pub struct Connection {
     /// Requests in flight, by id.
     pending: Mutex<HashMap<i64, Pending>>,
     /// Messages for the wire to send, in order.
-    outbound: mpsc::Sender<ClientJsonRpcMessage>,
+    outbound: mpsc::Sender<Outbound>,
     /// Cancelled once the wire has ended.
     closed: CancellationToken,
     /// Why it ended (first reason wins).
@@ -207,7 +208,7 @@ impl Connection {
     pub(crate) fn new(
         server: Arc<str>,
         hooks: ConnectionHooks,
-    ) -> (Arc<Connection>, mpsc::Receiver<ClientJsonRpcMessage>) {
+    ) -> (Arc<Connection>, mpsc::Receiver<Outbound>) {
         let (outbound, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let connection = Arc::new(Connection {
             server,
@@ -317,17 +318,50 @@ impl Connection {
         mut request: ClientRequest,
         options: CallOptions,
     ) -> Result<Reply, DownstreamError> {
+        self.send_request(options, |id, progress| {
+            if progress {
+                request
+                    .get_meta_mut()
+                    .set_progress_token(ProgressToken(NumberOrString::Number(id)));
+            }
+            ClientJsonRpcMessage::request(request, NumberOrString::Number(id)).into()
+        })
+        .await
+    }
+
+    /// Like [`Connection::request`], for a `tools/call` whose `arguments` (a JSON object) go
+    /// to the server as they are.
+    pub async fn call_raw(
+        &self,
+        name: String,
+        arguments: Option<Box<RawValue>>,
+        options: CallOptions,
+    ) -> Result<Reply, DownstreamError> {
+        self.send_request(options, |id, progress| {
+            Outbound::RawCall(RawCall {
+                id,
+                name,
+                arguments,
+                progress,
+            })
+        })
+        .await
+    }
+
+    /// Sends the request `message` builds from its id and whether it carries a progress
+    /// token, and waits for its reply.
+    async fn send_request(
+        &self,
+        options: CallOptions,
+        message: impl FnOnce(i64, bool) -> Outbound,
+    ) -> Result<Reply, DownstreamError> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let ceiling = options.max_timeout.filter(|max| *max > options.timeout);
         // A token lets progress reach the caller, and lets progress extend the deadline.
-        if (options.progress && options.events.is_some()) || ceiling.is_some() {
-            request
-                .get_meta_mut()
-                .set_progress_token(ProgressToken(NumberOrString::Number(id)));
-        }
+        let progress = (options.progress && options.events.is_some()) || ceiling.is_some();
         let progress_at = Arc::new(AtomicU64::new(NO_PROGRESS));
         let (reply_tx, reply_rx) = oneshot::channel();
         self.lock_pending().insert(
@@ -350,7 +384,7 @@ impl Connection {
         let mut deadline = start + options.timeout;
         let last_chance = ceiling.map(|max| start + max);
         let cancel = options.cancel.unwrap_or_default();
-        let message = ClientJsonRpcMessage::request(request, NumberOrString::Number(id));
+        let message = message(id, progress);
 
         tokio::select! {
             biased;
@@ -409,7 +443,7 @@ impl Connection {
     /// Sends a notification.
     pub async fn notify(&self, notification: ClientNotification) -> Result<(), DownstreamError> {
         self.outbound
-            .send(ClientJsonRpcMessage::notification(notification))
+            .send(ClientJsonRpcMessage::notification(notification).into())
             .await
             .map_err(|_| self.closed_error())
     }
@@ -605,7 +639,7 @@ impl Connection {
             Ok(result) => ClientJsonRpcMessage::response(result, id),
             Err(error) => ClientJsonRpcMessage::error(error, Some(id)),
         };
-        if self.outbound.try_send(message).is_err() {
+        if self.outbound.try_send(message.into()).is_err() {
             tracing::warn!(server = %self.server, "could not queue a reply to the server");
         }
     }
@@ -690,7 +724,7 @@ impl PendingGuard<'_> {
             if self
                 .connection
                 .outbound
-                .try_send(ClientJsonRpcMessage::notification(notification))
+                .try_send(ClientJsonRpcMessage::notification(notification).into())
                 .is_err()
             {
                 tracing::debug!(server = %self.connection.server, id = self.id,

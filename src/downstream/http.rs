@@ -18,7 +18,7 @@ use rmcp::transport::{StreamableHttpClientTransport, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, ConnectionHooks, Inbound, Reply};
+use super::connection::{Connection, ConnectionHooks, Inbound, Outbound, Reply};
 use super::error::with_causes;
 
 /// A running HTTP wire; [`HttpHandle::stop`] closes the session.
@@ -84,7 +84,7 @@ pub fn connect(
 async fn pump<T>(
     mut transport: T,
     connection: Arc<Connection>,
-    mut outbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    mut outbound: mpsc::Receiver<Outbound>,
     handle: HttpHandle,
 ) where
     T: Transport<rmcp::RoleClient> + 'static,
@@ -102,9 +102,15 @@ async fn pump<T>(
             }
             message = outbound.recv(), if barrier.is_none() => {
                 let Some(message) = message else { break "the connection was dropped".to_owned() };
-                let failed_id = match &message {
-                    ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
-                    _ => None,
+                let failed_id = message.request_id();
+                let message = match message.into_message() {
+                    Ok(message) => message,
+                    Err(error) => {
+                        if let Some(id) = failed_id {
+                            connection.dispatch(Inbound::SendFailed { id, reason: format!("the call's arguments are not a JSON object: {error}") });
+                        }
+                        continue;
+                    }
                 };
                 let is_initialized = matches!(
                     &message,

@@ -16,6 +16,7 @@ pub mod guard;
 mod http;
 mod isolated;
 mod lists;
+mod outbound;
 mod server;
 mod sse;
 mod stderr_log;

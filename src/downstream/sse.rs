@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::Url;
-use rmcp::model::ClientJsonRpcMessage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, ConnectionHooks};
+use super::connection::{Connection, ConnectionHooks, Outbound};
 use super::error::with_causes;
 use super::http::build_headers;
 use super::stdio::parse_inbound;
@@ -134,7 +133,7 @@ async fn post_messages(
     connection: Arc<Connection>,
     client: reqwest::Client,
     endpoint: Url,
-    mut outbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    mut outbound: mpsc::Receiver<Outbound>,
     handle: SseHandle,
     reader: tokio::task::JoinHandle<()>,
 ) {
@@ -145,12 +144,10 @@ async fn post_messages(
             _ = handle.stop.cancelled() => None,
         };
         let Some(message) = message else { break };
-        let failed_id = match &message {
-            ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
-            _ => None,
-        };
-        let body = match serde_json::to_vec(&message) {
-            Ok(body) => body,
+        let failed_id = message.request_id();
+        let mut body = Vec::new();
+        let body = match message.write_json(&mut body) {
+            Ok(()) => body,
             Err(error) => {
                 tracing::error!(server = %connection.server(), %error, "could not serialise a message");
                 continue;

@@ -18,7 +18,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
+use rmcp::model::{ErrorData, RequestId, ServerJsonRpcMessage};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -26,7 +26,7 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, ConnectionHooks, Inbound, Reply};
+use super::connection::{Connection, ConnectionHooks, Inbound, Outbound, Reply};
 use super::stderr_log::{MAX_LINE_BYTES, StderrLog};
 
 /// Largest single message accepted from a child (a bigger one is dropped and logged).
@@ -297,7 +297,7 @@ pub fn describe_exit(status: Option<ExitStatus>) -> String {
 async fn write_loop(
     server: Arc<str>,
     stdin: ChildStdin,
-    mut outbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    mut outbound: mpsc::Receiver<Outbound>,
     closed: CancellationToken,
 ) {
     let mut writer = BufWriter::with_capacity(64 * 1024, stdin);
@@ -310,7 +310,7 @@ async fn write_loop(
         let Some(mut message) = message else { break };
         loop {
             line.clear();
-            if let Err(error) = serde_json::to_writer(&mut line, &message) {
+            if let Err(error) = message.write_json(&mut line) {
                 tracing::error!(%server, %error, "could not serialise a message for the server");
             } else {
                 line.push(b'\n');

@@ -17,11 +17,12 @@ use rmcp::model::{
     SubscribeRequestParams, UnsubscribeRequest, UnsubscribeRequestParams,
 };
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::{CallContext, Router, RouterError, UpstreamSession};
 use crate::catalog::{CatalogTool, UriRoute};
 use crate::config::Isolation;
-use crate::downstream::{CallOptions, Downstream, DownstreamError, Reply};
+use crate::downstream::{CallOptions, Connection, Downstream, DownstreamError, Reply};
 
 impl Router {
     /// Calls the tool clients know as `exposed`.
@@ -31,7 +32,9 @@ impl Router {
         arguments: Option<JsonObject>,
         context: CallContext,
     ) -> Result<CallToolResult, RouterError> {
-        let (downstream, reply) = self.forward_call(exposed, arguments, context).await?;
+        let (downstream, reply) = self
+            .forward_call(exposed, Arguments::Object(arguments), context)
+            .await?;
         decode(&downstream, "tools/call result", reply)
     }
 
@@ -42,21 +45,26 @@ impl Router {
         arguments: Option<JsonObject>,
         context: CallContext,
     ) -> Result<serde_json::Value, RouterError> {
-        let (downstream, reply) = self.forward_call(exposed, arguments, context).await?;
+        let (downstream, reply) = self
+            .forward_call(exposed, Arguments::Object(arguments), context)
+            .await?;
         reply
             .into_value()
             .map_err(|e| protocol(&downstream, "tools/call result", e))
     }
 
-    /// Calls a tool and returns the server's result as it sent it, once it has the shape of
-    /// a tool result (the stdio face passes it through without decoding it).
+    /// Calls a tool with `arguments` (a JSON object) passed on as they are, and returns the
+    /// server's result as it sent it, once it has the shape of a tool result (the direct
+    /// paths pass both through without decoding them). `context.meta` is not forwarded.
     pub async fn call_tool_passthrough(
         &self,
         exposed: &str,
-        arguments: Option<JsonObject>,
+        arguments: Option<Box<RawValue>>,
         context: CallContext,
     ) -> Result<Reply, RouterError> {
-        let (downstream, reply) = self.forward_call(exposed, arguments, context).await?;
+        let (downstream, reply) = self
+            .forward_call(exposed, Arguments::Raw(arguments), context)
+            .await?;
         if let Reply::Raw(raw) = &reply {
             check_tool_result(raw.get())
                 .map_err(|e| protocol(&downstream, "tools/call result", e))?;
@@ -102,7 +110,7 @@ impl Router {
     async fn forward_call(
         &self,
         exposed: &str,
-        arguments: Option<JsonObject>,
+        arguments: Arguments,
         context: CallContext,
     ) -> Result<(Arc<Downstream>, Reply), RouterError> {
         let mut catalog = self.catalog.load_full();
@@ -114,10 +122,22 @@ impl Router {
             return Err(self.why_missing(exposed));
         };
         let downstream = self.server(&tool.server)?;
-        let mut params = CallToolRequestParams::new(tool.original.to_string());
-        params.arguments = arguments;
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let reply = self.send(&downstream, request, context).await?;
+        let name = tool.original.to_string();
+        let reply = match arguments {
+            Arguments::Object(arguments) => {
+                let mut params = CallToolRequestParams::new(name);
+                params.arguments = arguments;
+                let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+                self.send(&downstream, request, context).await?
+            }
+            Arguments::Raw(arguments) => {
+                let _counted = self.track();
+                let timeout = downstream.timeout_for(&name);
+                let (connection, options) =
+                    self.prepare(&downstream, context, false, timeout).await?;
+                connection.call_raw(name, arguments, options).await?
+            }
+        };
         Ok((downstream, reply))
     }
 
@@ -416,39 +436,55 @@ impl Router {
         &self,
         downstream: &Arc<Downstream>,
         mut request: ClientRequest,
-        context: CallContext,
+        mut context: CallContext,
     ) -> Result<Reply, RouterError> {
         let _counted = self.track();
-        let session_id = context.session.as_ref().map(|s| s.id);
-        let connection = downstream.connection_for(session_id).await?;
-        let progress = context
-            .meta
-            .as_ref()
-            .is_some_and(|m| m.get_progress_token().is_some());
-        if let Some(mut meta) = context.meta {
+        let mut progress = false;
+        if let Some(mut meta) = context.meta.take() {
+            progress = meta.get_progress_token().is_some();
             meta.0.0.remove("progressToken");
             if !meta.0.0.is_empty() {
                 request.extensions_mut().insert(meta);
             }
         }
-        let timeout = match (&request, context.timeout) {
-            (_, Some(timeout)) => timeout.min(downstream.max_timeout()),
-            (ClientRequest::CallToolRequest(call), None) => {
-                downstream.timeout_for(&call.params.name)
-            }
-            (_, None) => downstream.call_timeout(),
+        let timeout = match &request {
+            ClientRequest::CallToolRequest(call) => downstream.timeout_for(&call.params.name),
+            _ => downstream.call_timeout(),
         };
+        let (connection, options) = self.prepare(downstream, context, progress, timeout).await?;
+        Ok(connection.request(request, options).await?)
+    }
+
+    /// The connection for the calling session, and the options of its request: the
+    /// caller's timeout (capped by the server's `maxTimeout`), else `timeout`.
+    async fn prepare(
+        &self,
+        downstream: &Arc<Downstream>,
+        context: CallContext,
+        progress: bool,
+        timeout: std::time::Duration,
+    ) -> Result<(Arc<Connection>, CallOptions), RouterError> {
+        let session_id = context.session.as_ref().map(|s| s.id);
+        let connection = downstream.connection_for(session_id).await?;
         let options = CallOptions {
             session: session_id,
             internal: context.internal,
             progress,
-            timeout,
+            timeout: context
+                .timeout
+                .map_or(timeout, |t| t.min(downstream.max_timeout())),
             max_timeout: Some(downstream.max_timeout()),
             events: context.events,
             cancel: context.cancel,
         };
-        Ok(connection.request(request, options).await?)
+        Ok((connection, options))
     }
+}
+
+/// A call's arguments: decoded, or the caller's JSON text passed on as it is.
+enum Arguments {
+    Object(Option<JsonObject>),
+    Raw(Option<Box<RawValue>>),
 }
 
 fn decode<T: DeserializeOwned>(

@@ -6,9 +6,10 @@
 //! spawns and tracks the request, and the server's result is decoded into rmcp's types only
 //! to be encoded again. Here a message that is exactly a `tools/call` (`jsonrpc`, an integer
 //! or string `id`, `method`, `params` with `name` and optional `arguments`, nothing else —
-//! so no `_meta` and no progress token) is parsed once into what the router needs, and the
-//! server's result goes back as the bytes the server sent (checked to have the shape of a
-//! tool result, [`Router::call_tool_passthrough`]).
+//! so no `_meta` and no progress token) is parsed once into what the router needs: its
+//! arguments reach the server as the bytes the client wrote, and the server's result goes
+//! back as the bytes the server sent (checked to have the shape of a tool result,
+//! [`Router::call_tool_passthrough`]).
 //!
 //! The answers are rmcp's: the same router call, the same mapping of failures to an
 //! `isError` result or a JSON-RPC error, server→client requests relayed to the session's
@@ -23,8 +24,9 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, RequestId};
+use rmcp::model::{CallToolResult, ContentBlock, RequestId};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -140,7 +142,8 @@ impl Calls {
 pub(super) struct Call {
     pub id: RequestId,
     pub name: String,
-    pub arguments: Option<JsonObject>,
+    /// A JSON object as the client wrote it.
+    pub arguments: Option<Box<RawValue>>,
 }
 
 /// `line` as a plain `tools/call`, or `None` for anything else.
@@ -161,17 +164,22 @@ pub(super) fn parse_call(line: &[u8]) -> Option<Call> {
     struct Params<'a> {
         #[serde(borrow)]
         name: Cow<'a, str>,
-        #[serde(default)]
-        arguments: Option<JsonObject>,
+        #[serde(default, borrow)]
+        arguments: Option<&'a RawValue>,
     }
     let request: Request<'_> = serde_json::from_slice(line).ok()?;
     if request.jsonrpc != "2.0" || request.method != "tools/call" {
         return None;
     }
+    // An object, passed on as the client wrote it (`null` is no arguments).
+    let arguments = request.params.arguments;
+    if arguments.is_some_and(|a| !a.get().starts_with('{')) {
+        return None;
+    }
     Some(Call {
         id: request.id,
         name: request.params.name.into_owned(),
-        arguments: request.params.arguments,
+        arguments: arguments.map(RawValue::to_owned),
     })
 }
 
@@ -180,7 +188,7 @@ pub(super) async fn run(
     router: &Arc<Router>,
     session: Arc<UpstreamSession>,
     name: &str,
-    arguments: Option<JsonObject>,
+    arguments: Option<Box<RawValue>>,
     cancel: CancellationToken,
 ) -> Result<Reply, RouterError> {
     let (events, mut events_rx) = mpsc::unbounded_channel();
@@ -264,7 +272,7 @@ mod tests {
         .unwrap();
         assert_eq!(plain.id, RequestId::Number(7));
         assert_eq!(plain.name, "fx__echo");
-        assert_eq!(plain.arguments.unwrap()["text"], "hi");
+        assert_eq!(plain.arguments.unwrap().get(), r#"{"text":"hi"}"#);
         let escaped = call(
             r#"{"params":{"name":"a\u005fb"},"method":"tools\/call","id":"x y","jsonrpc":"2.0"}"#,
         )
@@ -272,11 +280,17 @@ mod tests {
         assert_eq!(escaped.name, "a_b");
         assert_eq!(escaped.id, RequestId::String("x y".into()));
         assert!(escaped.arguments.is_none());
+        let null = call(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":null}}"#,
+        );
+        assert!(null.is_some_and(|c| c.arguments.is_none()));
         for other in [
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","_meta":{"progressToken":1}}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","task":{}}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"},"extra":1}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":[1]}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":"{}"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":}}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","name":"u"}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"t"}}"#,
             r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"t"}}"#,
