@@ -21,13 +21,27 @@ impl RequestId {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
-/// The process id, read once (`getpid` is a system call on every use).
-static PID: OnceLock<u32> = OnceLock::new();
+/// `req-<pid in hex>-`, made once (`getpid` is a system call on every use).
+static PREFIX: OnceLock<String> = OnceLock::new();
 
+/// `req-<pid in hex>-<counter, at least 6 digits>`.
 fn generate() -> RequestId {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let boot = *PID.get_or_init(std::process::id);
-    RequestId(format!("req-{boot:x}-{n:06}").into())
+    let prefix = PREFIX.get_or_init(|| format!("req-{:x}-", std::process::id()));
+    RequestId(numbered(prefix, n).into())
+}
+
+/// `prefix` and `n` with at least 6 digits.
+fn numbered(prefix: &str, n: u64) -> String {
+    let digits = n.to_string();
+    let mut id = String::with_capacity(prefix.len() + digits.len().max(6));
+    id.push_str(prefix);
+    id.extend(std::iter::repeat_n(
+        '0',
+        6usize.saturating_sub(digits.len()),
+    ));
+    id.push_str(&digits);
+    id
 }
 
 fn accept(header: &HeaderValue) -> Option<RequestId> {
@@ -64,5 +78,23 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
             .get::<RequestId>()
             .cloned()
             .unwrap_or_else(generate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_carry_the_pid_and_a_zero_padded_counter() {
+        let prefix = format!("req-{:x}-", std::process::id());
+        let id = generate();
+        let counter = id.as_str().strip_prefix(&prefix).unwrap();
+        assert!(
+            counter.len() >= 6 && counter.bytes().all(|b| b.is_ascii_digit()),
+            "{counter}"
+        );
+        assert_eq!(numbered("req-1f-", 42), "req-1f-000042");
+        assert_eq!(numbered("req-1f-", 1_234_567), "req-1f-1234567");
     }
 }

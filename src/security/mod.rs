@@ -246,13 +246,31 @@ fn is_loopback(host: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `ip` in dotted decimal, without the formatting machinery (once per request).
+fn ipv4_text(ip: std::net::Ipv4Addr) -> String {
+    let mut text = String::with_capacity(15);
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
+}
+
 /// The address rate limits count an unauthenticated client under: the IPv4 address, or the
 /// IPv6 /64 network (one host usually owns a whole /64).
 fn client_key(address: Option<SocketAddr>) -> String {
     match address.map(|a| a.ip()) {
-        Some(IpAddr::V4(ip)) => ip.to_string(),
+        Some(IpAddr::V4(ip)) => ipv4_text(ip),
         Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
+            Some(v4) => ipv4_text(v4),
             None => {
                 let s = ip.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -367,7 +385,8 @@ async fn admit(
             .into());
         }
     };
-    let what = format!("{} {}", route.method, route.path);
+    // Only refusals name the route.
+    let what = || format!("{} {}", route.method, route.path);
 
     let address = client_key(client_address(&parts.extensions));
     let caller = if security.auth {
@@ -379,7 +398,7 @@ async fn admit(
             Ok(caller) => caller,
             Err(_) if route.guard == Guard::Open => Caller::anonymous(&address),
             Err(error) => {
-                tracing::debug!(route = %what, client = %address, %error, "refused: not authenticated");
+                tracing::debug!(route = %what(), client = %address, %error, "refused: not authenticated");
                 return Err(SecurityError::Unauthenticated(error).into());
             }
         }
@@ -392,9 +411,9 @@ async fn admit(
     if let Guard::Needs(permission) = route.guard
         && !caller.may(permission)
     {
-        tracing::info!(route = %what, caller = %caller.name, %permission, "refused: permission missing");
+        tracing::info!(route = %what(), caller = %caller.name, %permission, "refused: permission missing");
         return Err(SecurityError::Forbidden {
-            what,
+            what: what(),
             permission,
             caller: caller.name.to_string(),
         }
@@ -406,7 +425,7 @@ async fn admit(
         Verdict::Allowed(status) => Some(status),
         Verdict::Limited(status, wait) => {
             let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            tracing::info!(route = %what, caller = %caller.name, class = route.class.as_str(), retry_after, "refused: rate limit");
+            tracing::info!(route = %what(), caller = %caller.name, class = route.class.as_str(), retry_after, "refused: rate limit");
             return Err(Refused::Error(
                 SecurityError::RateLimited {
                     class: route.class.as_str(),
@@ -423,19 +442,14 @@ async fn admit(
         .await
         .map_err(|e| Refused::Error(e, rate))?;
     if route.guard == Guard::JsonRpc {
-        check_json_rpc(route, &caller, &bytes, &what)?;
+        check_json_rpc(route, &caller, &bytes)?;
     }
     parts.extensions.insert(caller);
     Ok((Request::from_parts(parts, Body::from(bytes)), rate))
 }
 
 /// The permission check inside a JSON-RPC body.
-fn check_json_rpc(
-    route: &Route,
-    caller: &Caller,
-    bytes: &Bytes,
-    what: &str,
-) -> Result<(), Refused> {
+fn check_json_rpc(route: &Route, caller: &Caller, bytes: &Bytes) -> Result<(), Refused> {
     let json = |status: StatusCode, value: serde_json::Value| {
         Refused::JsonRpc(Box::new((status, axum::Json(value)).into_response()))
     };
@@ -449,7 +463,7 @@ fn check_json_rpc(
             answerable,
             first,
         } => {
-            tracing::info!(route = %what, caller = %caller.name, method = %first.method, permission = %first.permission, "refused: permission missing");
+            tracing::info!(route = %format_args!("{} {}", route.method, route.path), caller = %caller.name, method = %first.method, permission = %first.permission, "refused: permission missing");
             // Streamable HTTP answers a request in the POST's response, so a JSON-RPC error
             // reaches the caller as the method's result; legacy SSE answers on the stream,
             // so a refused POST /message is an HTTP error carrying the same JSON-RPC error.
@@ -625,6 +639,16 @@ mod tests {
     fn unauthenticated_clients_are_counted_by_address() {
         let v4: SocketAddr = "192.0.2.7:5000".parse().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(client_key(Some(v4)), "192.0.2.7");
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.100.9.99",
+            "127.0.0.1",
+            "1.20.203.4",
+        ] {
+            let parsed: std::net::Ipv4Addr = ip.parse().unwrap();
+            assert_eq!(ipv4_text(parsed), ip);
+        }
         let v6: SocketAddr = "[2001:db8:1:2:3:4:5:6]:5000"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));

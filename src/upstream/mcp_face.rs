@@ -101,10 +101,10 @@ impl McpFace {
             Ok(body) => body,
             Err(error) => return bad_request(&format!("cannot read the request body: {error}")),
         };
-        if let Some(response) = self.answer_list(&parts.headers, &body).await {
+        if let Some(response) = self.answer_call(&parts.headers, &body).await {
             return response;
         }
-        if let Some(response) = self.answer_call(&parts.headers, &body).await {
+        if let Some(response) = self.answer_list(&parts.headers, &body).await {
             return response;
         }
         if let Some(response) = self.take_cancel(&parts.headers, &body) {
