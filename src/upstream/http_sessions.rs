@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::direct::Calls;
 use crate::router::UpstreamSession;
@@ -18,6 +19,23 @@ pub struct HttpSession {
     pub(super) session: Arc<UpstreamSession>,
     /// Its direct calls in flight.
     pub(super) calls: Arc<Calls>,
+    /// When a message of it last went through rmcp (recorded first when the handler learned
+    /// the id, which happens while rmcp handles one of its messages).
+    rmcp_seen: Mutex<Instant>,
+}
+
+impl HttpSession {
+    /// Whether this request goes through rmcp, to keep the session alive there: once per
+    /// `every`; records it if so.
+    pub(super) fn rmcp_should_see(&self, every: Duration) -> bool {
+        let now = Instant::now();
+        let mut seen = self.rmcp_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if now.duration_since(*seen) < every {
+            return false;
+        }
+        *seen = now;
+        true
+    }
 }
 
 /// Every live `/mcp` session whose id is known, by `Mcp-Session-Id`.
@@ -36,6 +54,7 @@ impl HttpSessions {
         let entry = Arc::new(HttpSession {
             session,
             calls: Arc::default(),
+            rmcp_seen: Mutex::new(Instant::now()),
         });
         self.lock().insert(id, entry);
     }

@@ -26,7 +26,7 @@
 //!
 //! rmcp closes a session after five minutes without traffic; requests answered here are
 //! invisible to it, so at least one request per session per [`KEEP_SEEN`] still goes
-//! through rmcp.
+//! through rmcp (for calls counted from the message that told the handler its id).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -71,7 +71,7 @@ pub struct McpFace {
     /// The sessions whose id their handler has seen, for the direct calls.
     directory: Arc<HttpSessions>,
     router: Arc<Router>,
-    /// Session id → when a request of it last went through rmcp.
+    /// Session id → when its `tools/list` last went through rmcp.
     seen: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
@@ -142,7 +142,7 @@ impl McpFace {
         let call = parse_call(body)?;
         let id = session_id(headers)?;
         let entry = self.directory.get(id)?;
-        if entry.session.may_answer_server_requests() || self.rmcp_should_see(id) {
+        if entry.session.may_answer_server_requests() || entry.rmcp_should_see(KEEP_SEEN) {
             return None;
         }
         let in_flight = entry.calls.start(&call.id);
@@ -172,8 +172,8 @@ impl McpFace {
         Some(response)
     }
 
-    /// Whether this session's request goes through rmcp this time (first time, then once
-    /// per [`KEEP_SEEN`]); records it if so.
+    /// Whether this session's `tools/list` goes through rmcp this time (first time, then
+    /// once per [`KEEP_SEEN`]); records it if so.
     fn rmcp_should_see(&self, session: &str) -> bool {
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
