@@ -153,12 +153,7 @@ async fn smoke_through_mcp_over_http_with_several_sessions() {
         "text",
     );
     let lines = run_smoke(plan).await;
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["measure"] == "throughput" && l["sessions"] == 4),
-        "no many-sessions line: {lines:#?}"
-    );
+    assert_has_many_sessions_line(&lines);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,12 +219,7 @@ async fn smoke_through_the_null_http_relay() {
     );
     plan.launch = None;
     let lines = run_smoke(plan).await;
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["measure"] == "throughput" && l["sessions"] == 4),
-        "no many-sessions line: {lines:#?}"
-    );
+    assert_has_many_sessions_line(&lines);
     assert!(!relay.is_finished(), "the relay stopped: {:?}", relay.await);
     relay.abort();
 }
@@ -389,4 +379,14 @@ fn a_large_event_in_many_pieces_is_found_once_complete() {
     let event = parser.next_event().unwrap_or_else(|| panic!("no event"));
     assert_eq!(event.data.len(), 100_000);
     assert_eq!(parser.next_event(), None);
+}
+
+/// The run measured throughput over 4 sessions.
+fn assert_has_many_sessions_line(lines: &[serde_json::Value]) {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["measure"] == "throughput" && l["sessions"] == 4),
+        "no many-sessions line: {lines:#?}"
+    );
 }

@@ -270,15 +270,7 @@ async fn tools_list_from_the_serialized_listing_matches_rmcps_answer_and_follows
     .await;
     proxy.settled().await;
     let version = "2025-06-18";
-    let initialize = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": version, "capabilities": {},
-        "clientInfo": { "name": "raw", "version": "0" } } });
-    let (code, _, _, session) = post_mcp(&proxy, None, version, initialize).await;
-    assert_eq!(code, 200);
-    let session = session.unwrap_or_else(|| panic!("no session id"));
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let (code, ..) = post_mcp(&proxy, Some(&session), version, initialized).await;
-    assert_eq!(code, 202);
+    let session = raw_session(&proxy, json!({})).await;
 
     // The first listing of a session goes through rmcp (SSE), the next ones are the
     // pre-serialized listing (JSON) — the same tools, the caller's id echoed.

@@ -50,7 +50,7 @@ impl Outbound {
             Outbound::Message(message) => serde_json::to_writer(out, message),
             Outbound::RawCall(call) => {
                 out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-                out.extend_from_slice(call.id.to_string().as_bytes());
+                serde_json::to_writer(&mut *out, &call.id)?;
                 out.extend_from_slice(br#","method":"tools/call","params":{"name":"#);
                 serde_json::to_writer(&mut *out, &call.name)?;
                 if let Some(arguments) = &call.arguments {
@@ -59,7 +59,7 @@ impl Outbound {
                 }
                 if call.progress {
                     out.extend_from_slice(br#","_meta":{"progressToken":"#);
-                    out.extend_from_slice(call.id.to_string().as_bytes());
+                    serde_json::to_writer(&mut *out, &call.id)?;
                     out.push(b'}');
                 }
                 out.extend_from_slice(b"}}");

@@ -22,16 +22,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use rmcp::model::{CallToolResult, ContentBlock, RequestId};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::ask_client;
-use crate::downstream::{CallEvent, Reply};
+use super::handler::relay_during;
+use crate::downstream::Reply;
 use crate::router::{CallContext, Router, RouterError, UpstreamSession};
 
 /// One session's direct calls in flight, by the client's request id. Whoever comes first
@@ -191,29 +189,17 @@ pub(super) async fn run(
     arguments: Option<Box<RawValue>>,
     cancel: CancellationToken,
 ) -> Result<Reply, RouterError> {
-    let (events, mut events_rx) = mpsc::unbounded_channel();
+    let (events, events_rx) = mpsc::unbounded_channel();
+    let session = Some(session);
     let context = CallContext {
-        session: Some(session.clone()),
+        session: session.clone(),
         events: Some(events),
         cancel: Some(cancel),
         ..CallContext::default()
     };
     let call = router.call_tool_passthrough(name, arguments, context);
-    tokio::pin!(call);
-    let mut asks = FuturesUnordered::new();
-    loop {
-        tokio::select! {
-            biased;
-            Some(event) = events_rx.recv() => {
-                // No progress token was given (that goes through rmcp): progress is dropped.
-                if let CallEvent::ServerRequest { server, request, respond } = event {
-                    asks.push(ask_client(router.clone(), Some(session.clone()), server, request, respond));
-                }
-            }
-            Some(()) = asks.next(), if !asks.is_empty() => {}
-            outcome = &mut call => return outcome,
-        }
-    }
+    // No progress token was given (a call with one goes through rmcp): progress is dropped.
+    relay_during(router, &session, None, events_rx, call).await
 }
 
 /// The JSON-RPC answer to call `id` (one line, without its newline): the server's result as

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use rmcp::ServerHandler;
 use rmcp::model::{
@@ -24,10 +25,10 @@ use rmcp::model::{
     ContentBlock, ErrorData, GetPromptRequestParams, GetPromptResponse, Implementation,
     InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams,
+    ProgressToken, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, SetLevelRequestParams, SubscribeRequestParams, UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use tokio::sync::mpsc;
 
 use super::http_sessions::HttpSessions;
@@ -162,8 +163,11 @@ impl ProxyHandler {
         Fut: Future<Output = Result<T, RouterError>>,
     {
         let session = self.session();
-        let progress_token = context.meta.get_progress_token();
-        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let progress = context
+            .meta
+            .get_progress_token()
+            .map(|token| (&context.peer, token));
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
         let call = run(CallContext {
             session: session.clone(),
             meta: Some(context.meta.clone()),
@@ -172,79 +176,74 @@ impl ProxyHandler {
             internal: false,
             timeout: None,
         });
-        tokio::pin!(call);
-        let mut relays = FuturesUnordered::new();
-        let outcome = loop {
-            tokio::select! {
-                biased;
-                Some(event) = events_rx.recv() => {
-                    self.on_event(event, context, &progress_token, &session, &mut relays).await;
-                }
-                Some(()) = relays.next(), if !relays.is_empty() => {}
-                outcome = &mut call => break outcome,
-            }
-        };
-        // Progress the server sent before its reply is already queued: deliver it before
-        // the reply, so none is lost and the order is kept.
-        while let Ok(event) = events_rx.try_recv() {
-            self.on_event(event, context, &progress_token, &session, &mut relays)
-                .await;
-        }
-        outcome
-    }
-
-    async fn on_event(
-        &self,
-        event: CallEvent,
-        context: &RequestContext<RoleServer>,
-        progress_token: &Option<rmcp::model::ProgressToken>,
-        session: &Option<Arc<UpstreamSession>>,
-        relays: &mut FuturesUnordered<futures::future::BoxFuture<'static, ()>>,
-    ) {
-        match event {
-            CallEvent::Progress(progress) => {
-                if let Some(token) = progress_token {
-                    let mut param =
-                        ProgressNotificationParam::new(token.clone(), progress.progress);
-                    param.total = progress.total;
-                    param.message = progress.message;
-                    let _ = context.peer.notify_progress(param).await;
-                }
-            }
-            CallEvent::ServerRequest {
-                server,
-                request,
-                respond,
-            } => relays.push(ask_client(
-                self.router.clone(),
-                session.clone(),
-                server,
-                request,
-                respond,
-            )),
-        }
+        relay_during(&self.router, &session, progress, events_rx, call).await
     }
 }
 
-/// Asks `session`'s client what `server` asked during one of the session's calls, and hands
-/// the answer back to the server.
-pub(super) fn ask_client(
-    router: Arc<Router>,
-    session: Option<Arc<UpstreamSession>>,
-    server: Arc<str>,
-    request: rmcp::model::ServerRequest,
-    respond: tokio::sync::oneshot::Sender<Result<rmcp::model::ClientResult, ErrorData>>,
-) -> futures::future::BoxFuture<'static, ()> {
-    Box::pin(async move {
-        let answer = match session {
-            Some(session) => router.relay(&server, &session, request).await,
-            None => Err(ErrorData::invalid_request(
-                "the session has not been initialized",
-                None,
-            )),
-        };
-        let _ = respond.send(answer);
-    })
+/// Waits for `call`, relaying what its server sends for it meanwhile (`events`): progress
+/// to `progress` (the session's peer, with the caller's own token; dropped without one) and
+/// server→client requests to `session`'s client. Progress the server sent before its reply
+/// is already queued when the call ends: it is delivered before returning, so none is lost
+/// and the order is kept. Shared by rmcp's path and the direct path.
+pub(super) async fn relay_during<T>(
+    router: &Arc<Router>,
+    session: &Option<Arc<UpstreamSession>>,
+    progress: Option<(&Peer<RoleServer>, ProgressToken)>,
+    mut events: mpsc::UnboundedReceiver<CallEvent>,
+    call: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(call);
+    let mut asks = FuturesUnordered::new();
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            Some(event) = events.recv() => {
+                on_event(event, router, session, &progress, &mut asks).await;
+            }
+            Some(()) = asks.next(), if !asks.is_empty() => {}
+            outcome = &mut call => break outcome,
+        }
+    };
+    while let Ok(event) = events.try_recv() {
+        on_event(event, router, session, &progress, &mut asks).await;
+    }
+    outcome
+}
+
+async fn on_event(
+    event: CallEvent,
+    router: &Arc<Router>,
+    session: &Option<Arc<UpstreamSession>>,
+    progress: &Option<(&Peer<RoleServer>, ProgressToken)>,
+    asks: &mut FuturesUnordered<BoxFuture<'static, ()>>,
+) {
+    match event {
+        CallEvent::Progress(update) => {
+            if let Some((peer, token)) = progress {
+                let mut param = ProgressNotificationParam::new(token.clone(), update.progress);
+                param.total = update.total;
+                param.message = update.message;
+                let _ = peer.notify_progress(param).await;
+            }
+        }
+        CallEvent::ServerRequest {
+            server,
+            request,
+            respond,
+        } => {
+            let (router, session) = (router.clone(), session.clone());
+            asks.push(Box::pin(async move {
+                let answer = match session {
+                    Some(session) => router.relay(&server, &session, request).await,
+                    None => Err(ErrorData::invalid_request(
+                        "the session has not been initialized",
+                        None,
+                    )),
+                };
+                let _ = respond.send(answer);
+            }));
+        }
+    }
 }
 
 impl ServerHandler for ProxyHandler {

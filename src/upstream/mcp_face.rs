@@ -71,7 +71,9 @@ pub struct McpFace {
     /// The sessions whose id their handler has seen, for the direct calls.
     directory: Arc<HttpSessions>,
     router: Arc<Router>,
-    /// Session id → when its `tools/list` last went through rmcp.
+    /// Session id → when its `tools/list` last went through rmcp. Kept apart from the
+    /// calls' [`HttpSessions`] timer: a session's first listing always goes to rmcp (as an
+    /// SSE stream), which clients and the conformance suite's multi-stream check rely on.
     seen: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
