@@ -73,7 +73,7 @@ pub struct McpFace {
     router: Arc<Router>,
     /// Session id → when its `tools/list` last went through rmcp. Kept apart from the
     /// calls' [`HttpSessions`] timer: a session's first listing always goes to rmcp (as an
-    /// SSE stream), which clients and the conformance suite's multi-stream check rely on.
+    /// SSE stream), which the conformance suite's multi-stream check relies on.
     seen: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
