@@ -23,6 +23,9 @@ use crate::router::Router;
 pub use handler::{ProxyHandler, UPSTREAM_PROTOCOL_VERSIONS};
 pub use mcp_face::McpFace;
 pub use stdio::serve_stdio;
+/// The process's stdin/stdout on the event loop when they are pipes or sockets (also what
+/// the fixture server uses, so a direct connection to it is not slowed by thread hops).
+pub use stdio::streams::{StdinReader, StdioKind, StdoutWriter, streams as stdio_streams};
 
 /// Settings for the `/mcp` face.
 #[derive(Debug, Clone)]

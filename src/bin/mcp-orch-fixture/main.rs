@@ -185,10 +185,22 @@ fn spawn_grandchild() {
     }
 }
 
+/// stdin/stdout driven by the event loop when they are pipes or sockets (as when a client
+/// launches the server), like mcp-orch's own stdio face; tokio's blocking-pool stdio
+/// otherwise. The blocking pool costs thread hand-offs on every read and write, which made
+/// this server the bottleneck of the throughput benchmarks.
+fn stdio_transport() -> (
+    mcp_orch::upstream::StdinReader,
+    mcp_orch::upstream::StdoutWriter,
+) {
+    let (stdin, stdout, _, _) = mcp_orch::upstream::stdio_streams();
+    (stdin, stdout)
+}
+
 /// Serves one client on stdin/stdout until stdin reaches EOF (also a clean
 /// exit when it comes before `initialize`).
 async fn serve_stdio(shared: Arc<Shared>) -> Result<(), String> {
-    let service = match Fixture::new(shared).serve(rmcp::transport::stdio()).await {
+    let service = match Fixture::new(shared).serve(stdio_transport()).await {
         Ok(service) => service,
         Err(ServerInitializeError::ConnectionClosed(_)) => {
             eprintln!("mcp-orch-fixture: stdin closed before initialize");

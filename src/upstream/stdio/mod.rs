@@ -10,7 +10,7 @@
 mod direct;
 mod lines;
 mod output;
-mod streams;
+pub(crate) mod streams;
 
 use std::sync::Arc;
 
