@@ -2,10 +2,13 @@
 //! process mcp-orch started outlives it, even when mcp-orch is killed with SIGKILL.
 //!
 //! `PR_SET_PDEATHSIG` only reaches a *direct* child, and servers started with `npx`/`uvx`
-//! run their real work in grandchildren. So mcp-orch runs `mcp-orch <GUARD_ARG> <command>
-//! <args…>` as the leader of a new process group. The guard asks the kernel for SIGTERM when
-//! mcp-orch dies, starts the server (same group, same stdin/stdout/stderr), lets go of its
-//! own copies of those pipes, and waits. When the server exits, the guard exits the same way
+//! run their real work in grandchildren. So mcp-orch runs `mcp-orch <GUARD_ARG> <its pid>
+//! <command> <args…>` as the leader of a new process group. The guard asks the kernel for
+//! SIGTERM when mcp-orch dies (and exits if that already happened: its parent is no longer the
+//! pid it was given), starts the server (same group, same stdin/stdout/stderr), lets go of its
+//! own copies of those pipes, and waits. Because the guard does that itself, mcp-orch starts
+//! it with nothing to run between fork and exec, which lets the standard library use
+//! `posix_spawn` (a vfork: no copy of mcp-orch's page tables per server started). When the server exits, the guard exits the same way
 //! (mcp-orch then clears the group). When the guard gets SIGTERM/SIGINT/SIGHUP — mcp-orch
 //! stopping the server, or mcp-orch gone — it passes SIGTERM to the whole group, waits
 //! briefly, then SIGKILLs the group (itself included).
@@ -22,14 +25,14 @@ pub const GUARD_ARG: &str = "__mcp-orch-child-guard";
 #[cfg(target_os = "linux")]
 const TERM_GRACE_MS: u64 = 1500;
 
-/// Runs the guard with `args` = `[command, arg…]`; returns only on error (the exit code to
-/// use) — on success the process exits like the server did.
+/// Runs the guard with `args` = `[parent pid, command, arg…]`; returns only on error (the
+/// exit code to use) — on success the process exits like the server did.
 #[cfg(target_os = "linux")]
 pub fn run(args: Vec<OsString>) -> i32 {
     use std::os::unix::process::CommandExt;
 
-    let Some((command, rest)) = args.split_first() else {
-        eprintln!("mcp-orch child guard: no command given");
+    let Some((parent, command, rest)) = split_args(&args) else {
+        eprintln!("mcp-orch child guard: expected <parent pid> <command> [args…]");
         return 2;
     };
     let handled = handled_signals();
@@ -37,7 +40,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
     unsafe {
         // Blocked here and received with sigtimedwait below; unblocked for the server.
         libc::pthread_sigmask(libc::SIG_BLOCK, &handled, std::ptr::null_mut());
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 || libc::getppid() == 1 {
+        // After prctl, mcp-orch's death reaches us; before it, it may already have happened
+        // (we were re-parented to init or a subreaper).
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 || libc::getppid() != parent {
             return 1;
         }
         // Orphans of the server (its grandchildren) become our children, so we reap them
@@ -100,6 +105,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
             }
         }
     }
+}
+
+/// `[parent pid, command, arg…]` split; `None` when the pid or the command is missing.
+#[cfg(target_os = "linux")]
+fn split_args(args: &[OsString]) -> Option<(libc::pid_t, &OsString, &[OsString])> {
+    let (parent, rest) = args.split_first()?;
+    let parent = parent.to_str()?.parse().ok()?;
+    let (command, rest) = rest.split_first()?;
+    Some((parent, command, rest))
 }
 
 #[cfg(target_os = "linux")]

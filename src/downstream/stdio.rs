@@ -124,7 +124,10 @@ pub fn spawn(
         // The guard runs the server and cleans up its whole group if mcp-orch dies.
         Some(guard) => {
             let mut command = Command::new(guard);
-            command.arg(super::guard::GUARD_ARG).arg(spec.command);
+            command
+                .arg(super::guard::GUARD_ARG)
+                .arg(std::process::id().to_string())
+                .arg(spec.command);
             command
         }
         None => Command::new(spec.command),
@@ -147,20 +150,24 @@ pub fn spawn(
     #[cfg(unix)]
     {
         command.process_group(0);
+        // Without a guard the child itself asks for SIGKILL when mcp-orch dies (the guard
+        // does this on its own, so it is started by posix_spawn instead of fork + exec).
         #[cfg(target_os = "linux")]
-        // SAFETY: `prctl` and `getppid` are async-signal-safe; the closure allocates nothing.
-        unsafe {
-            let parent = libc::getpid();
-            command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent may have died before prctl took effect.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
+        if guard_program().is_none() {
+            // SAFETY: `prctl` and `getppid` are async-signal-safe; the closure allocates nothing.
+            unsafe {
+                let parent = libc::getpid();
+                command.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The parent may have died before prctl took effect.
+                    if libc::getppid() != parent {
+                        libc::_exit(1);
+                    }
+                    Ok(())
+                });
+            }
         }
     }
     let mut child = command.spawn()?;
