@@ -117,9 +117,44 @@ pub fn proxy_port_env() -> Result<Option<u16>, String> {
     }
 }
 
+/// How many threads run mcp-orch's own work: `TOKIO_WORKER_THREADS` when it is a positive
+/// number, else half the CPUs (at least one). mcp-orch's work per message is small next to
+/// its servers', which run as its children on the same machine: on two cores one worker
+/// did ~15 % more calls/s at 32 in flight with half the context switches, same p50
+/// (README, Performance). A value that is not a positive number comes back as a warning
+/// (tokio itself would panic on it).
+pub fn worker_threads(env: Option<&str>, cpus: usize) -> (usize, Option<String>) {
+    let default = (cpus / 2).max(1);
+    match env.map(str::trim) {
+        None | Some("") => (default, None),
+        Some(value) => match value.parse::<usize>() {
+            Ok(n) if n > 0 => (n, None),
+            _ => (
+                default,
+                Some(format!(
+                    "TOKIO_WORKER_THREADS={value:?} is not a positive number; using {default}"
+                )),
+            ),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_threads_default_to_half_the_cpus_and_follow_the_variable() {
+        assert_eq!(worker_threads(None, 1), (1, None));
+        assert_eq!(worker_threads(None, 2), (1, None));
+        assert_eq!(worker_threads(None, 8), (4, None));
+        assert_eq!(worker_threads(Some(" "), 8), (4, None));
+        assert_eq!(worker_threads(Some("3"), 2), (3, None));
+        let (n, warning) = worker_threads(Some("0"), 4);
+        assert_eq!(n, 2);
+        assert!(warning.is_some_and(|w| w.contains("TOKIO_WORKER_THREADS=\"0\"")));
+        assert!(worker_threads(Some("many"), 2).1.is_some());
+    }
 
     fn cli(args: &[&str]) -> Cli {
         let mut all = vec!["mcp-orch"];

@@ -23,7 +23,14 @@ fn main() -> ExitCode {
     if let Ok(program) = std::env::current_exe() {
         mcp_orch::downstream::use_child_guard(program);
     }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let variable = std::env::var("TOKIO_WORKER_THREADS").ok();
+    let (workers, warning) = mcp_orch::cli::worker_threads(variable.as_deref(), cpus);
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {
