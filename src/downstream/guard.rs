@@ -219,3 +219,24 @@ pub fn run(_args: Vec<OsString>) -> i32 {
 pub fn enabled() -> bool {
     cfg!(target_os = "linux")
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_parent_pid_comes_before_the_command() {
+        let given = args(&["4242", "npx", "-y", "server"]);
+        let (parent, command, rest) = split_args(&given).unwrap_or_else(|| panic!("split"));
+        assert_eq!(parent, 4242);
+        assert_eq!(command, "npx");
+        assert_eq!(rest, &args(&["-y", "server"])[..]);
+        assert!(split_args(&args(&["4242"])).is_none());
+        assert!(split_args(&args(&["npx", "-y"])).is_none());
+        assert!(split_args(&[]).is_none());
+    }
+}
