@@ -4,12 +4,12 @@
 //! `PR_SET_PDEATHSIG` only reaches a *direct* child, and servers started with `npx`/`uvx`
 //! run their real work in grandchildren. So mcp-orch runs `mcp-orch <GUARD_ARG> <its pid>
 //! <command> <args…>` as the leader of a new process group. The guard asks the kernel for
-//! SIGTERM when mcp-orch dies (and exits if that already happened: its parent is no longer the
-//! pid it was given), starts the server (same group, same stdin/stdout/stderr), lets go of its
-//! own copies of those pipes, and waits. Because the guard does that itself, mcp-orch starts
-//! it with nothing to run between fork and exec, which lets the standard library use
-//! `posix_spawn` (a vfork: no copy of mcp-orch's page tables per server started). When the server exits, the guard exits the same way
-//! (mcp-orch then clears the group). When the guard gets SIGTERM/SIGINT/SIGHUP — mcp-orch
+//! SIGTERM when mcp-orch dies (and exits if that already happened: its parent is no longer
+//! the pid it was given), starts the server (same group, same stdin/stdout/stderr), lets go
+//! of its own copies of those pipes, and waits. Because the guard does that itself, mcp-orch
+//! starts it with nothing to run between fork and exec, which lets the standard library use
+//! `posix_spawn` (a vfork: no copy of mcp-orch's page tables per server started). When the
+//! server exits, the guard exits the same way (mcp-orch then clears the group). When the guard gets SIGTERM/SIGINT/SIGHUP — mcp-orch
 //! stopping the server, or mcp-orch gone — it passes SIGTERM to the whole group, waits
 //! briefly, then SIGKILLs the group (itself included).
 //!
@@ -40,9 +40,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     unsafe {
         // Blocked here and received with sigtimedwait below; unblocked for the server.
         libc::pthread_sigmask(libc::SIG_BLOCK, &handled, std::ptr::null_mut());
-        // After prctl, mcp-orch's death reaches us; before it, it may already have happened
-        // (we were re-parented to init or a subreaper).
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 || libc::getppid() != parent {
+        if !die_with_parent(libc::SIGTERM, parent) {
             return 1;
         }
         // Orphans of the server (its grandchildren) become our children, so we reap them
@@ -105,6 +103,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
             }
         }
     }
+}
+
+/// Asks the kernel for `signal` when the parent dies; false if that cannot be set or the
+/// parent is no longer `parent` (it died before: we were re-parented to init or a
+/// subreaper). Only async-signal-safe calls, so it can also run between fork and exec.
+#[cfg(target_os = "linux")]
+pub(crate) fn die_with_parent(signal: libc::c_int, parent: libc::pid_t) -> bool {
+    // SAFETY: prctl and getppid touch only this process's own state.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal) == 0 && libc::getppid() == parent }
 }
 
 /// `[parent pid, command, arg…]` split; `None` when the pid or the command is missing.

@@ -120,7 +120,8 @@ pub fn spawn(
     hooks: ConnectionHooks,
     stderr_log: Arc<StderrLog>,
 ) -> std::io::Result<(Arc<Connection>, ChildHandle)> {
-    let mut command = match guard_program() {
+    let guard = guard_program();
+    let mut command = match guard {
         // The guard runs the server and cleans up its whole group if mcp-orch dies.
         Some(guard) => {
             let mut command = Command::new(guard);
@@ -153,19 +154,18 @@ pub fn spawn(
         // Without a guard the child itself asks for SIGKILL when mcp-orch dies (the guard
         // does this on its own, so it is started by posix_spawn instead of fork + exec).
         #[cfg(target_os = "linux")]
-        if guard_program().is_none() {
-            // SAFETY: `prctl` and `getppid` are async-signal-safe; the closure allocates nothing.
+        if guard.is_none() {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: the closure makes async-signal-safe calls only and allocates nothing.
             unsafe {
-                let parent = libc::getpid();
                 command.pre_exec(move || {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
+                    // A failed prctl fails the spawn; a parent already gone has no one to
+                    // tell, and the child ends without running the server either way.
+                    if super::guard::die_with_parent(libc::SIGKILL, parent) {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
                     }
-                    // The parent may have died before prctl took effect.
-                    if libc::getppid() != parent {
-                        libc::_exit(1);
-                    }
-                    Ok(())
                 });
             }
         }
