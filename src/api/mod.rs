@@ -87,5 +87,5 @@ fn handler(route: &Route) -> Option<MethodRouter<ApiState>> {
     })
 }
 
-/// Middleware that gives every request (REST and MCP) a request id.
-pub use request_id::assign as assign_request_id;
+/// Every HTTP request's id (REST and MCP): taken or made by the HTTP front.
+pub use request_id::{echo as echo_request_id, of as request_id_of};

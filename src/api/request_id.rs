@@ -4,10 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::{FromRequestParts, Request};
-use axum::http::HeaderValue;
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::middleware::Next;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 
 /// The id of the request being served.
@@ -54,20 +53,22 @@ fn accept(header: &HeaderValue) -> Option<RequestId> {
     sane.then(|| RequestId(text.into()))
 }
 
-/// Middleware: attaches a [`RequestId`] to the request and the `X-Request-Id` response header.
-pub async fn assign(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
+/// The id of a request with these headers: its sane `X-Request-Id`, else a new one.
+pub fn of(headers: &http::HeaderMap) -> RequestId {
+    headers
+        .get(REQUEST_ID)
         .and_then(accept)
-        .unwrap_or_else(generate);
-    request.extensions_mut().insert(id.clone());
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
+        .unwrap_or_else(generate)
 }
+
+/// Sets the `X-Request-Id` header of `response` to `id`.
+pub fn echo(response: &mut Response, id: &RequestId) {
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;

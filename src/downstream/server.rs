@@ -313,7 +313,9 @@ impl Downstream {
             (Isolation::Session, Some(session)) => {
                 // Only serve sessions while the server itself is up.
                 self.connection()?;
-                self.sessions.connection(self, session).await
+                // Boxed: starting an instance makes a large future, which every call's
+                // future would otherwise carry (and copy) inline.
+                Box::pin(self.sessions.connection(self, session)).await
             }
             _ => self.connection(),
         }

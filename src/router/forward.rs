@@ -128,7 +128,9 @@ impl Router {
                 let mut params = CallToolRequestParams::new(name);
                 params.arguments = arguments;
                 let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-                self.send(&downstream, request, context).await?
+                // Boxed: the typed path's future is large and would make every raw
+                // call's future (the direct paths') as large.
+                Box::pin(self.send(&downstream, request, context)).await?
             }
             Arguments::Raw(arguments) => {
                 let _counted = self.track();

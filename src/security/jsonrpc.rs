@@ -7,10 +7,12 @@
 //! A body that is not JSON-RPC-shaped is refused with a parse error instead of being
 //! forwarded.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::config::Permission;
@@ -21,13 +23,14 @@ use super::routes::mcp_permission;
 /// The JSON-RPC error code for "the caller's key does not allow this method".
 pub const FORBIDDEN_CODE: i64 = -32003;
 
-/// What one message is, as far as permissions go.
+/// What one message is, as far as permissions go (borrowed from the body: the check
+/// allocates nothing per key or value).
 #[derive(Debug, Default)]
-struct Message {
+struct Message<'a> {
     /// Every `method` value (normally one; none for a response).
-    methods: Vec<String>,
-    /// The first `id`, if any.
-    id: Option<Value>,
+    methods: Vec<Cow<'a, str>>,
+    /// The first `id`, as written, if any.
+    id: Option<&'a RawValue>,
 }
 
 /// A request the caller may not make.
@@ -56,7 +59,7 @@ pub enum BodyCheck {
 
 /// Checks every message of `body` against `caller`'s permissions.
 pub fn check(body: &[u8], caller: &Caller) -> BodyCheck {
-    let messages = match serde_json::from_slice::<Body>(body) {
+    let messages = match serde_json::from_slice::<Body<'_>>(body) {
         Ok(Body(messages)) if !messages.is_empty() => messages,
         _ => return BodyCheck::Unparsable,
     };
@@ -64,18 +67,19 @@ pub fn check(body: &[u8], caller: &Caller) -> BodyCheck {
     let mut refusals = Vec::new();
     for message in &messages {
         // A response (no method) answers a server request: needs `read` to be in a session.
-        let needed: Vec<(String, Permission)> = if message.methods.is_empty() {
-            vec![("(response)".to_owned(), Permission::Read)]
+        let refused = if message.methods.is_empty() {
+            (!caller.may(Permission::Read)).then(|| ("(response)".to_owned(), Permission::Read))
         } else {
             message
                 .methods
                 .iter()
-                .map(|m| (m.clone(), mcp_permission(m)))
-                .collect()
+                .map(|method| (method, mcp_permission(method)))
+                .find(|(_, permission)| !caller.may(*permission))
+                .map(|(method, permission)| (method.to_string(), permission))
         };
-        if let Some((method, permission)) = needed.into_iter().find(|(_, p)| !caller.may(*p)) {
+        if let Some((method, permission)) = refused {
             refusals.push(Refusal {
-                id: message.id.clone(),
+                id: message.id.map(id_value),
                 method,
                 permission,
             });
@@ -89,10 +93,13 @@ pub fn check(body: &[u8], caller: &Caller) -> BodyCheck {
         // The whole batch is refused: every request in it gets an error.
         messages
             .iter()
-            .filter(|m| m.id.is_some())
-            .map(|m| {
-                let refusal = refusals.iter().find(|r| r.id == m.id).unwrap_or(&first);
-                error_reply(m.id.clone(), refusal, caller)
+            .filter_map(|m| m.id.map(id_value))
+            .map(|id| {
+                let refusal = refusals
+                    .iter()
+                    .find(|r| r.id.as_ref() == Some(&id))
+                    .unwrap_or(&first);
+                error_reply(Some(id), refusal, caller)
             })
             .collect()
     } else {
@@ -108,6 +115,11 @@ pub fn check(body: &[u8], caller: &Caller) -> BodyCheck {
         answerable,
         first,
     }
+}
+
+/// An id as written (valid JSON, the parser checked it) as a value.
+fn id_value(id: &RawValue) -> Value {
+    serde_json::from_str(id.get()).unwrap_or(Value::Null)
 }
 
 /// The JSON-RPC error for a refused request.
@@ -136,9 +148,9 @@ pub fn parse_error() -> Value {
 }
 
 /// A body: one message or a batch.
-struct Body(Vec<Message>);
+struct Body<'a>(Vec<Message<'a>>);
 
-impl<'de> Deserialize<'de> for Body {
+impl<'de> Deserialize<'de> for Body<'de> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(BodyVisitor)
     }
@@ -147,26 +159,26 @@ impl<'de> Deserialize<'de> for Body {
 struct BodyVisitor;
 
 impl<'de> Visitor<'de> for BodyVisitor {
-    type Value = Body;
+    type Value = Body<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON-RPC message or batch")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body<'de>, A::Error> {
         Ok(Body(vec![MessageVisitor.visit_map(map)?]))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body<'de>, A::Error> {
         let mut messages = Vec::new();
-        while let Some(message) = seq.next_element::<Message>()? {
+        while let Some(message) = seq.next_element::<Message<'de>>()? {
             messages.push(message);
         }
         Ok(Body(messages))
     }
 }
 
-impl<'de> Deserialize<'de> for Message {
+impl<'de> Deserialize<'de> for Message<'de> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(MessageVisitor)
     }
@@ -175,30 +187,77 @@ impl<'de> Deserialize<'de> for Message {
 struct MessageVisitor;
 
 impl<'de> Visitor<'de> for MessageVisitor {
-    type Value = Message;
+    type Value = Message<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON-RPC message object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'de>, A::Error> {
         let mut message = Message::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "method" => match map.next_value::<Value>()? {
-                    Value::String(method) => message.methods.push(method),
-                    other => message.methods.push(other.to_string()),
-                },
-                "id" => {
-                    let id = map.next_value::<Value>()?;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Method => {
+                    let method: &'de RawValue = map.next_value()?;
+                    message.methods.push(method_name(method));
+                }
+                Key::Id => {
+                    let id: &'de RawValue = map.next_value()?;
                     message.id.get_or_insert(id);
                 }
-                _ => {
+                Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(message)
+    }
+}
+
+/// A `method` value as the permission table knows it: a string's text; anything else as
+/// its JSON (which names no method, so it needs `execute`).
+fn method_name(raw: &RawValue) -> Cow<'_, str> {
+    let text = raw.get();
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+        && !inner.contains('\\')
+    {
+        return Cow::Borrowed(inner);
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::String(method)) => Cow::Owned(method),
+        Ok(other) => Cow::Owned(other.to_string()),
+        Err(_) => Cow::Owned(text.to_owned()),
+    }
+}
+
+/// The keys of a message the check looks at, read without allocating.
+enum Key {
+    Method,
+    Id,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(match key {
+            "method" => Key::Method,
+            "id" => Key::Id,
+            _ => Key::Other,
+        })
     }
 }
 
@@ -261,6 +320,17 @@ mod tests {
         assert!(matches!(check(sneaky, &reader), BodyCheck::Refused { .. }));
         let sneaky = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}"#;
         assert!(matches!(check(sneaky, &reader), BodyCheck::Refused { .. }));
+        // Escapes in keys and values are read as the JSON means them.
+        let escaped = br#"{"jsonrpc":"2.0","id":1,"me\u0074hod":"tools\/call"}"#;
+        match check(escaped, &reader) {
+            BodyCheck::Refused { first, .. } => assert_eq!(first.method, "tools/call"),
+            other => panic!("{other:?}"),
+        }
+        let odd = br#"{"jsonrpc":"2.0","id":1,"method":7}"#;
+        match check(odd, &reader) {
+            BodyCheck::Refused { first, .. } => assert_eq!(first.method, "7"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

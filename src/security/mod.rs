@@ -1,6 +1,6 @@
-//! Security of the HTTP faces: one middleware ([`guard`]) wrapped around the whole HTTP app
-//! (REST, `/mcp`, `/sse` + `/message`, `/batch/*`), plus the server loop with connection
-//! timeouts ([`serve`]) and log redaction ([`redact`]).
+//! Security of the HTTP faces: one check ([`guard`]) that every request of the whole HTTP
+//! app (REST, `/mcp`, `/sse` + `/message`, `/batch/*`) passes before its face, plus the
+//! server loop with connection timeouts ([`serve`]) and log redaction ([`redact`]).
 //!
 //! For every request, in order: `Host` and `Origin` allow-lists (403) → CORS preflight →
 //! the route table ([`routes`], 404/405 for anything not in it) → credentials (401) →
@@ -19,14 +19,14 @@ pub mod redact;
 pub mod routes;
 mod serve;
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
@@ -39,7 +39,7 @@ pub use jsonrpc::FORBIDDEN_CODE;
 pub use rate_limit::{RateLimits, RateStatus, Verdict};
 pub use redact::RedactingStderr;
 pub use routes::{Endpoint, Guard, MCP_METHODS, ROUTES, RateClass, Route, mcp_permission};
-pub use serve::{client_address, serve};
+pub use serve::serve;
 
 use origin::{Cors, HostList, OriginList};
 use routes::Lookup;
@@ -280,26 +280,31 @@ fn client_key(address: Option<SocketAddr>) -> String {
     }
 }
 
-/// The middleware: applied with `axum::middleware::from_fn_with_state(security, guard)`
-/// around the whole app, inside the request-id middleware.
-pub async fn guard(
-    State(security): State<Arc<Security>>,
+/// Runs every check on `request`, then `inner` with the request it may see (body read,
+/// `Authorization` removed, [`Caller`] attached); refusals are answered here. `peer` is the
+/// client's address (rate limits without authentication count per address) and
+/// `request_id` the id error bodies carry. Called once per request by the HTTP front
+/// ([`crate::app`]), in front of every face.
+pub async fn guard<F, Fut>(
+    security: &Security,
+    peer: Option<SocketAddr>,
+    request_id: &RequestId,
     request: Request,
-    next: Next,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let request_id = match RequestId::from_request_parts(&mut parts, &()).await {
-        Ok(id) => id,
-        Err(never) => match never {},
-    };
+    inner: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let (parts, body) = request.into_parts();
     let cors_origin = security
         .cors
         .enabled()
         .then(|| security.cors.origin_of(&parts.headers))
         .flatten();
-    let mut response = match admit(&security, parts, body).await {
+    let mut response = match admit(security, peer, parts, body).await {
         Ok((request, rate)) => {
-            let mut response = next.run(request).await;
+            let mut response = inner(request).await;
             if let Some(status) = rate {
                 rate_headers(&mut response, status);
             }
@@ -316,7 +321,7 @@ pub async fn guard(
             None => StatusCode::FORBIDDEN.into_response(),
         },
         Err(Refused::Error(error, rate)) => {
-            let mut response = error.into_response(&request_id);
+            let mut response = error.into_response(request_id);
             if let Some(status) = rate {
                 rate_headers(&mut response, status);
             }
@@ -351,6 +356,7 @@ impl From<SecurityError> for Refused {
 /// removed, [`Caller`] attached) and the rate-limit state for the response headers.
 async fn admit(
     security: &Security,
+    peer: Option<SocketAddr>,
     mut parts: http::request::Parts,
     body: Body,
 ) -> Result<(Request, Option<RateStatus>), Refused> {
@@ -388,7 +394,7 @@ async fn admit(
     // Only refusals name the route.
     let what = || format!("{} {}", route.method, route.path);
 
-    let address = client_key(client_address(&parts.extensions));
+    let address = client_key(peer);
     let caller = if security.auth {
         let presented = parts
             .headers

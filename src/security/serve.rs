@@ -3,33 +3,40 @@
 //! connections and sending nothing, would hold them forever).
 //!
 //! Each connection gets `header_timeout` to deliver a request's headers (which also closes
-//! idle keep-alive connections after that long) and a cap on header count. The client's
-//! address is put in each request as [`ConnectInfo`]. On shutdown the listener closes and
-//! open connections finish their current request (bounded by the caller).
+//! idle keep-alive connections after that long) and a cap on header count. Each request
+//! goes to `handler` with the client's address; its future runs inside the connection's
+//! task (no task or box per request). On shutdown the listener closes and open
+//! connections finish their current request (bounded by the caller).
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
+use axum::body::Body;
+use axum::response::Response;
+use futures::FutureExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_service::Service;
 
 /// Most header lines in one request.
 const MAX_HEADERS: usize = 100;
 /// How long open connections get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(3);
 
-/// Serves `app` on `listener` until `shutdown` is cancelled.
-pub async fn serve(
+/// Serves `handler` on `listener` until `shutdown` is cancelled.
+pub async fn serve<H, Fut>(
     listener: TcpListener,
-    app: axum::Router,
+    handler: H,
     header_timeout: Duration,
     shutdown: CancellationToken,
-) {
+) where
+    H: Fn(http::Request<Body>, SocketAddr) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -51,12 +58,9 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let handler = handler.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let mut request = request.map(axum::body::Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let mut app = app.clone();
-            app.call(request)
+            handler(request.map(Body::new), peer).map(Ok::<_, Infallible>)
         });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -73,11 +77,4 @@ pub async fn serve(
     {
         tracing::debug!("some HTTP connections were still open at shutdown");
     }
-}
-
-/// The client address of a request served by [`serve`].
-pub fn client_address(extensions: &http::Extensions) -> Option<SocketAddr> {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr)
 }

@@ -198,14 +198,16 @@ pub(super) async fn relay_during<T>(
         tokio::select! {
             biased;
             Some(event) = events.recv() => {
-                on_event(event, router, session, &progress, &mut asks).await;
+                // Boxed: relaying is rare and its future large; inline, every call's
+                // future would carry (and copy) it.
+                Box::pin(on_event(event, router, session, &progress, &mut asks)).await;
             }
             Some(()) = asks.next(), if !asks.is_empty() => {}
             outcome = &mut call => break outcome,
         }
     };
     while let Ok(event) = events.try_recv() {
-        on_event(event, router, session, &progress, &mut asks).await;
+        Box::pin(on_event(event, router, session, &progress, &mut asks)).await;
     }
     outcome
 }

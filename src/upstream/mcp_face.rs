@@ -29,15 +29,11 @@
 //! through rmcp (for calls counted from the message that told the handler its id).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use rmcp::model::ProtocolVersion;
 use rmcp::transport::StreamableHttpService;
@@ -59,6 +55,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// How often a session's request still goes through rmcp, which keeps the session alive
 /// there (rmcp's idle limit is 5 minutes).
 pub const KEEP_SEEN: Duration = Duration::from_secs(60);
+
+/// The headers the direct path reads (named once: a `&str` name is parsed on every lookup).
+const SESSION_ID: header::HeaderName = header::HeaderName::from_static("mcp-session-id");
+const PROTOCOL_VERSION: header::HeaderName =
+    header::HeaderName::from_static("mcp-protocol-version");
 
 /// Sessions remembered before forgotten ones are pruned.
 const SEEN_PRUNE_AT: usize = 1024;
@@ -94,7 +95,7 @@ impl McpFace {
     }
 
     /// Answers one HTTP request on `/mcp`.
-    pub async fn handle(self, request: Request<Body>) -> Response {
+    pub async fn handle(&self, request: Request<Body>) -> Response {
         if !is_candidate(request.method(), request.headers()) {
             return self.to_rmcp(request).await;
         }
@@ -116,8 +117,10 @@ impl McpFace {
             .await
     }
 
+    /// rmcp's answer. Its future is boxed: it is several kilobytes, and held inline it
+    /// would be copied with every request's future, direct ones included.
     async fn to_rmcp(&self, request: Request<Body>) -> Response {
-        self.rmcp.handle(request).await.map(Body::new)
+        Box::pin(self.rmcp.handle(request)).await.map(Body::new)
     }
 
     /// The reply to `body` if it is a `tools/list` this path may answer.
@@ -210,7 +213,7 @@ fn is_candidate(method: &Method, headers: &HeaderMap) -> bool {
             let essence = v.split(';').next().unwrap_or_default().trim();
             essence.eq_ignore_ascii_case("application/json")
         });
-    let version_ok = match headers.get("mcp-protocol-version") {
+    let version_ok = match headers.get(PROTOCOL_VERSION) {
         None => true,
         // The listing has the shape of the versions mcp-orch negotiates (before
         // 2026-07-28, whose results carry `resultType` and caching hints).
@@ -231,7 +234,7 @@ fn is_candidate(method: &Method, headers: &HeaderMap) -> bool {
 
 /// The non-empty `Mcp-Session-Id` header.
 fn session_id(headers: &HeaderMap) -> Option<&str> {
-    let session = headers.get("mcp-session-id")?.to_str().ok()?;
+    let session = headers.get(SESSION_ID)?.to_str().ok()?;
     (!session.is_empty()).then_some(session)
 }
 
@@ -325,20 +328,6 @@ fn cancelled_response() -> Response {
         header::HeaderValue::from_static("text/event-stream"),
     );
     response
-}
-
-impl tower_service::Service<Request<Body>> for McpFace {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
-        Box::pin(self.clone().handle(request).map(Ok))
-    }
 }
 
 fn bad_request(message: &str) -> Response {

@@ -19,6 +19,10 @@ use crate::router::{Router, RouterSettings};
 use crate::security::{self, Security};
 use crate::upstream::{self, HttpFaceSettings};
 
+mod http_front;
+
+pub use http_front::HttpFront;
+
 /// Why mcp-orch could not run; `main` prints it and exits non-zero.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -274,20 +278,16 @@ async fn serve_http(
         },
     );
     security.spawn_housekeeping(shutdown.child_token());
-    let app = api::routes(state)
-        .merge(upstream::sse::routes(router, sessions_end.child_token()))
-        .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn_with_state(
-            security.clone(),
-            security::guard,
-        ))
-        .layer(axum::middleware::from_fn(api::assign_request_id));
+    let rest = api::routes(state).merge(upstream::sse::routes(router, sessions_end.child_token()));
+    let header_timeout = security.header_timeout;
+    let front = Arc::new(HttpFront::new(security, mcp, rest));
     if let Some(addr) = local {
         tracing::info!(
             "listening on http://{addr} (MCP at /mcp, REST at /tools, /servers, /health{batch_routes})"
         );
     }
-    security::serve(listener, app, security.header_timeout, shutdown).await;
+    let handler = move |request, peer| front.clone().handle(request, peer);
+    security::serve(listener, handler, header_timeout, shutdown).await;
 }
 
 /// Batch mode: the LLM provider (if configured) and the batch service with its history.
