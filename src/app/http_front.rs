@@ -9,7 +9,7 @@
 //!
 //! This is plain code rather than a stack of axum middleware and a nested service: each
 //! axum layer boxes the request's future and clones the service behind it, which on an MCP
-//! call cost ~20 % of mcp-orch's instructions (callgrind, `benches/profile.sh`). The route
+//! call cost ~16 % of mcp-orch's instructions (callgrind, `benches/profile.sh`). The route
 //! table ([`crate::security::routes`]) is still the only source of routes: the guard answers
 //! 404/405 for anything not in it before a face sees the request.
 
