@@ -47,7 +47,7 @@ impl HttpFront {
         let id = api::request_id_of(request.headers());
         request.extensions_mut().insert(id.clone());
         let front = &*self;
-        let mut response = security::guard(&self.security, Some(peer), &id, request, |request| {
+        let mut response = security::guard(&self.security, peer, &id, request, |request| {
             front.face(request)
         })
         .await;

@@ -9,9 +9,10 @@
 //! of its own copies of those pipes, and waits. Because the guard does that itself, mcp-orch
 //! starts it with nothing to run between fork and exec, which lets the standard library use
 //! `posix_spawn` (a vfork: no copy of mcp-orch's page tables per server started). When the
-//! server exits, the guard exits the same way (mcp-orch then clears the group). When the guard gets SIGTERM/SIGINT/SIGHUP — mcp-orch
-//! stopping the server, or mcp-orch gone — it passes SIGTERM to the whole group, waits
-//! briefly, then SIGKILLs the group (itself included).
+//! server exits, the guard exits the same way (mcp-orch then clears the group). When the
+//! guard gets SIGTERM/SIGINT/SIGHUP — mcp-orch stopping the server, or mcp-orch gone — it
+//! passes SIGTERM to the whole group, waits briefly, then SIGKILLs the group (itself
+//! included).
 //!
 //! What remains: a process that leaves the group on purpose (`setsid`, daemonising) is out
 //! of reach, as is anything if the guard itself is SIGKILLed at the same moment as mcp-orch.

@@ -266,17 +266,16 @@ fn ipv4_text(ip: std::net::Ipv4Addr) -> String {
 
 /// The address rate limits count an unauthenticated client under: the IPv4 address, or the
 /// IPv6 /64 network (one host usually owns a whole /64).
-fn client_key(address: Option<SocketAddr>) -> String {
-    match address.map(|a| a.ip()) {
-        Some(IpAddr::V4(ip)) => ipv4_text(ip),
-        Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+fn client_key(address: SocketAddr) -> String {
+    match address.ip() {
+        IpAddr::V4(ip) => ipv4_text(ip),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
             Some(v4) => ipv4_text(v4),
             None => {
                 let s = ip.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
-        None => "unknown".to_owned(),
     }
 }
 
@@ -287,7 +286,7 @@ fn client_key(address: Option<SocketAddr>) -> String {
 /// ([`crate::app`]), in front of every face.
 pub async fn guard<F, Fut>(
     security: &Security,
-    peer: Option<SocketAddr>,
+    peer: SocketAddr,
     request_id: &RequestId,
     request: Request,
     inner: F,
@@ -356,7 +355,7 @@ impl From<SecurityError> for Refused {
 /// removed, [`Caller`] attached) and the rate-limit state for the response headers.
 async fn admit(
     security: &Security,
-    peer: Option<SocketAddr>,
+    peer: SocketAddr,
     mut parts: http::request::Parts,
     body: Body,
 ) -> Result<(Request, Option<RateStatus>), Refused> {
@@ -644,7 +643,7 @@ mod tests {
     #[test]
     fn unauthenticated_clients_are_counted_by_address() {
         let v4: SocketAddr = "192.0.2.7:5000".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(client_key(Some(v4)), "192.0.2.7");
+        assert_eq!(client_key(v4), "192.0.2.7");
         for ip in [
             "0.0.0.0",
             "255.255.255.255",
@@ -658,10 +657,10 @@ mod tests {
         let v6: SocketAddr = "[2001:db8:1:2:3:4:5:6]:5000"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(client_key(Some(v6)), "2001:db8:1:2::/64");
+        assert_eq!(client_key(v6), "2001:db8:1:2::/64");
         let mapped: SocketAddr = "[::ffff:192.0.2.7]:1"
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(client_key(Some(mapped)), "192.0.2.7");
+        assert_eq!(client_key(mapped), "192.0.2.7");
     }
 }

@@ -19,21 +19,39 @@ pub struct HttpSession {
     pub(super) session: Arc<UpstreamSession>,
     /// Its direct calls in flight.
     pub(super) calls: Arc<Calls>,
-    /// When a message of it last went through rmcp (recorded first when the handler learned
+    /// When a call of it last went through rmcp (recorded first when the handler learned
     /// the id, which happens while rmcp handles one of its messages).
-    rmcp_seen: Mutex<Instant>,
+    pub(super) calls_seen: RmcpSeen,
+    /// When its `tools/list` last went through rmcp. Kept apart from the calls' timer: a
+    /// session's first listing always goes to rmcp (as an SSE stream), which the
+    /// conformance suite's multi-stream check relies on.
+    pub(super) list_seen: RmcpSeen,
 }
 
-impl HttpSession {
-    /// Whether this request goes through rmcp, to keep the session alive there: once per
-    /// `every`; records it if so.
-    pub(super) fn rmcp_should_see(&self, every: Duration) -> bool {
+/// When a kind of request of one session last went through rmcp, which keeps the session
+/// alive there (rmcp closes a session after five minutes without traffic; requests answered
+/// in front of it are invisible to it).
+#[derive(Debug)]
+pub(super) struct RmcpSeen(Mutex<Option<Instant>>);
+
+impl RmcpSeen {
+    fn never() -> Self {
+        RmcpSeen(Mutex::new(None))
+    }
+
+    fn now() -> Self {
+        RmcpSeen(Mutex::new(Some(Instant::now())))
+    }
+
+    /// Whether this request goes through rmcp: the first time, then once per `every`;
+    /// records it if so.
+    pub(super) fn due(&self, every: Duration) -> bool {
         let now = Instant::now();
-        let mut seen = self.rmcp_seen.lock().unwrap_or_else(|p| p.into_inner());
-        if now.duration_since(*seen) < every {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.is_some_and(|last| now.duration_since(last) < every) {
             return false;
         }
-        *seen = now;
+        *seen = Some(now);
         true
     }
 }
@@ -54,7 +72,8 @@ impl HttpSessions {
         let entry = Arc::new(HttpSession {
             session,
             calls: Arc::default(),
-            rmcp_seen: Mutex::new(Instant::now()),
+            calls_seen: RmcpSeen::now(),
+            list_seen: RmcpSeen::never(),
         });
         self.lock().insert(id, entry);
     }
@@ -66,4 +85,25 @@ impl HttpSessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<HttpSession>>> {
         self.by_id.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rmcp_sees_a_kind_of_request_first_then_once_per_period() {
+        let listing = RmcpSeen::never();
+        assert!(listing.due(KEEP), "the first listing goes to rmcp");
+        assert!(!listing.due(KEEP), "then not again within the period");
+        let calls = RmcpSeen::now();
+        assert!(!calls.due(KEEP), "calls count from when the id was learned");
+        assert!(
+            calls.due(Duration::ZERO),
+            "a period that has passed sends one to rmcp"
+        );
+        assert!(!calls.due(KEEP), "and restarts the period");
+    }
+
+    const KEEP: Duration = Duration::from_secs(60);
 }

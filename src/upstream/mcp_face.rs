@@ -18,19 +18,19 @@
 //! Only a plain request takes this path: `POST`, JSON body of at most [`MAX_BODY`] bytes
 //! that is exactly one such message with a number or string id and no `_meta`, the `Accept`
 //! and `Content-Type` rmcp requires, a known protocol-version header before 2026-07-28 if
-//! any, a session rmcp knows (for calls: one whose handler recorded its id in
-//! [`HttpSessions`]), and for `tools/list` a proxy past its first start. Anything else
+//! any, a session whose handler recorded its id in [`HttpSessions`] (for `tools/list` also
+//! one rmcp still knows), and for `tools/list` a proxy past its first start. Anything else
 //! (other methods, batches, unknown sessions, bad headers) goes to rmcp unchanged, so its
 //! answers and error statuses stay the only ones. Authentication, rate limits, permissions
 //! and Host/Origin checks run in front of this route either way.
 //!
 //! rmcp closes a session after five minutes without traffic; requests answered here are
 //! invisible to it, so at least one request per session per [`KEEP_SEEN`] still goes
-//! through rmcp (for calls counted from the message that told the handler its id).
+//! through rmcp (for calls counted from the message that told the handler its id; a
+//! session's first listing always goes there), timed per session in [`HttpSessions`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
@@ -61,21 +61,14 @@ const SESSION_ID: header::HeaderName = header::HeaderName::from_static("mcp-sess
 const PROTOCOL_VERSION: header::HeaderName =
     header::HeaderName::from_static("mcp-protocol-version");
 
-/// Sessions remembered before forgotten ones are pruned.
-const SEEN_PRUNE_AT: usize = 1024;
-
 /// The `/mcp` service (cheap to clone).
 #[derive(Clone)]
 pub struct McpFace {
     rmcp: Arc<StreamableHttpService<ProxyHandler, LocalSessionManager>>,
     sessions: Arc<LocalSessionManager>,
-    /// The sessions whose id their handler has seen, for the direct calls.
+    /// The sessions whose id their handler has seen, for the direct path.
     directory: Arc<HttpSessions>,
     router: Arc<Router>,
-    /// Session id → when its `tools/list` last went through rmcp. Kept apart from the
-    /// calls' [`HttpSessions`] timer: a session's first listing always goes to rmcp (as an
-    /// SSE stream), which the conformance suite's multi-stream check relies on.
-    seen: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl McpFace {
@@ -90,7 +83,6 @@ impl McpFace {
             sessions,
             directory,
             router,
-            seen: Arc::default(),
         }
     }
 
@@ -130,12 +122,13 @@ impl McpFace {
             return None;
         }
         let session = session_id(headers)?;
+        let entry = self.directory.get(session)?;
         let known = self
             .sessions
             .has_session(&session.to_owned().into())
             .await
             .unwrap_or(false);
-        if !known || self.rmcp_should_see(session) {
+        if !known || entry.list_seen.due(KEEP_SEEN) {
             return None;
         }
         let reply = list_reply(id, &self.router.catalog().tools_list_json()?);
@@ -147,7 +140,7 @@ impl McpFace {
         let call = parse_call(body)?;
         let id = session_id(headers)?;
         let entry = self.directory.get(id)?;
-        if entry.session.may_answer_server_requests() || entry.rmcp_should_see(KEEP_SEEN) {
+        if entry.session.may_answer_server_requests() || entry.calls_seen.due(KEEP_SEEN) {
             return None;
         }
         let in_flight = entry.calls.start(&call.id);
@@ -175,25 +168,6 @@ impl McpFace {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::ACCEPTED;
         Some(response)
-    }
-
-    /// Whether this session's `tools/list` goes through rmcp this time (first time, then
-    /// once per [`KEEP_SEEN`]); records it if so.
-    fn rmcp_should_see(&self, session: &str) -> bool {
-        let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(last) = seen.get(session)
-            && now.duration_since(*last) < KEEP_SEEN
-        {
-            return false;
-        }
-        if seen.len() >= SEEN_PRUNE_AT {
-            // Sessions rmcp has since closed stop asking; anything not seen for 5 × KEEP_SEEN
-            // is gone or idle enough to be seen again first.
-            seen.retain(|_, last| now.duration_since(*last) < KEEP_SEEN * 5);
-        }
-        seen.insert(session.to_owned(), now);
-        true
     }
 }
 
