@@ -12,8 +12,9 @@ mod naming;
 mod resources;
 mod uri;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
+
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use rmcp::model::{ListToolsResult, Prompt, Resource, ResourceTemplate, ServerResult, Tool};
 
@@ -103,11 +104,19 @@ impl Catalog {
 
         let tools = unique_by_name(&servers, "tool", |s| s.tools.iter(), |t| t.name.as_ref());
         let names = exposed_names(&tools, separator, |t| t.name.as_ref());
+        catalog.tools.reserve_exact(tools.len());
+        catalog.by_exposed.reserve(tools.len());
+        catalog.by_original.reserve(tools.len());
         for ((server, tool), exposed) in tools.into_iter().zip(names) {
-            let exposed: Arc<str> = exposed.into();
             let original: Arc<str> = Arc::from(tool.name.as_ref());
+            let shared: Arc<str> = if exposed == *tool.name {
+                original.clone()
+            } else {
+                Arc::from(exposed.as_str())
+            };
             let mut renamed = tool.clone();
-            renamed.name = exposed.to_string().into();
+            renamed.name = exposed.into();
+            let exposed = shared;
             let index = catalog.tools.len();
             catalog.by_exposed.insert(exposed.clone(), index);
             catalog
@@ -280,7 +289,7 @@ where
     for server in servers {
         let mut seen = HashSet::new();
         for item in items(server) {
-            if seen.insert(name(item).to_owned()) {
+            if seen.insert(name(item)) {
                 pairs.push((server, item));
             } else {
                 tracing::warn!(server = %server.server, kind, name = name(item),

@@ -16,7 +16,7 @@
 //! Nothing here ever splits a name on the separator: the reverse direction is a map lookup
 //! (see [`super::Catalog`]).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// Claude rejects tool names longer than this; OpenAI uses the same cap.
 pub const MAX_EXPOSED_NAME_LEN: usize = 64;
@@ -47,12 +47,24 @@ pub fn assign_exposed_names(
         .collect();
 
     // In a colliding group a lone pristine member keeps its name; the others are hashed.
-    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, name) in names.iter().enumerate() {
-        groups.entry(name.as_str()).or_default().push(i);
-    }
+    // Collisions are rare: find them in one pass, group only those.
+    let groups: Vec<Vec<usize>> = {
+        let mut first: HashMap<&str, usize> = HashMap::with_capacity(names.len());
+        let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, name) in names.iter().enumerate() {
+            if let Some(&earlier) = first.get(name.as_str()) {
+                groups
+                    .entry(name.as_str())
+                    .or_insert_with(|| vec![earlier])
+                    .push(i);
+            } else {
+                first.insert(name.as_str(), i);
+            }
+        }
+        groups.into_values().collect()
+    };
     let mut to_hash: Vec<usize> = Vec::new();
-    for members in groups.into_values().filter(|members| members.len() > 1) {
+    for members in groups {
         let pristine: Vec<usize> = members
             .iter()
             .copied()
@@ -64,8 +76,12 @@ pub fn assign_exposed_names(
             to_hash.extend(members);
         }
     }
+    if to_hash.is_empty() {
+        // No two names are equal: unique already.
+        return names;
+    }
     for i in to_hash {
-        let sanitized = sanitize(&raw_name(&requests[i], separator), extra_allowed);
+        let sanitized = sanitize(raw_name(&requests[i], separator), extra_allowed);
         names[i] = hashed_name(&sanitized, &requests[i], max_len, 0);
     }
 
@@ -80,7 +96,7 @@ pub fn assign_exposed_names(
         let mut salt = 0u32;
         while taken.contains(&names[i]) {
             salt += 1;
-            let sanitized = sanitize(&raw_name(&requests[i], separator), extra_allowed);
+            let sanitized = sanitize(raw_name(&requests[i], separator), extra_allowed);
             names[i] = hashed_name(&sanitized, &requests[i], max_len, salt);
         }
         taken.insert(names[i].clone());
@@ -110,13 +126,14 @@ fn raw_name(request: &NameRequest<'_>, separator: &str) -> String {
     }
 }
 
+/// The name before collisions are looked at (hashed when empty or too long once sanitised).
 fn natural_name(
     request: &NameRequest<'_>,
     separator: &str,
     extra_allowed: &[char],
     max_len: usize,
 ) -> String {
-    let sanitized = sanitize(&raw_name(request, separator), extra_allowed);
+    let sanitized = sanitize(raw_name(request, separator), extra_allowed);
     if sanitized.is_empty() || sanitized.len() > max_len {
         hashed_name(&sanitized, request, max_len, 0)
     } else {
@@ -124,15 +141,16 @@ fn natural_name(
     }
 }
 
-fn sanitize(raw: &str, extra_allowed: &[char]) -> String {
+/// `raw` with every character outside `[A-Za-z0-9_-]` (plus `extra_allowed`) replaced by
+/// `_`; returned as it is when there is none (the usual case).
+fn sanitize(raw: String, extra_allowed: &[char]) -> String {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra_allowed.contains(&c);
+    if raw.chars().all(allowed) {
+        return raw;
+    }
     raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra_allowed.contains(&c) {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if allowed(c) { c } else { '_' })
         .collect()
 }
 

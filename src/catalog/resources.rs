@@ -11,8 +11,9 @@
 //!
 //! Never a silent pick between two servers.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use rmcp::model::{Resource, ResourceTemplate};
 
@@ -80,13 +81,14 @@ impl ResourceIndex {
             ..ResourceIndex::default()
         };
 
-        let mut uri_owners: HashMap<&str, HashSet<&str>> = HashMap::new();
+        // Each URI's first server, and whether another one lists it too.
+        let mut uri_owners: HashMap<&str, (&str, bool)> = HashMap::default();
         for server in servers {
             for resource in server.resources.iter() {
                 uri_owners
                     .entry(resource.uri.as_str())
-                    .or_default()
-                    .insert(&server.server);
+                    .and_modify(|(owner, shared)| *shared |= *owner != &*server.server)
+                    .or_insert((&server.server, false));
             }
         }
         for server in servers {
@@ -97,7 +99,7 @@ impl ResourceIndex {
                 }
                 let collides = uri_owners
                     .get(resource.uri.as_str())
-                    .is_some_and(|o| o.len() > 1);
+                    .is_some_and(|&(_, shared)| shared);
                 let exposed = if collides {
                     index
                         .namespaced
@@ -120,13 +122,14 @@ impl ResourceIndex {
             }
         }
 
-        let mut template_owners: HashMap<&str, HashSet<&str>> = HashMap::new();
+        // Each URI's first server, and whether another one lists it too.
+        let mut template_owners: HashMap<&str, (&str, bool)> = HashMap::default();
         for server in servers {
             for template in server.templates.iter() {
                 template_owners
                     .entry(template.uri_template.as_str())
-                    .or_default()
-                    .insert(&server.server);
+                    .and_modify(|(owner, shared)| *shared |= *owner != &*server.server)
+                    .or_insert((&server.server, false));
             }
         }
         for server in servers {
@@ -137,7 +140,7 @@ impl ResourceIndex {
                 }
                 let collides = template_owners
                     .get(template.uri_template.as_str())
-                    .is_some_and(|o| o.len() > 1);
+                    .is_some_and(|&(_, shared)| shared);
                 let exposed = if collides {
                     namespaced_template(&server.server, &template.uri_template)
                 } else {

@@ -37,6 +37,27 @@ pub struct Lists {
     pub serves_resources: bool,
 }
 
+impl Lists {
+    /// Whether `other` holds the very same lists: the same shared vectors (a listing is
+    /// never mutated, only replaced), not merely equal ones. Cheap: no item is compared.
+    pub fn is_same(&self, other: &Lists) -> bool {
+        Arc::ptr_eq(&self.tools, &other.tools)
+            && Arc::ptr_eq(&self.prompts, &other.prompts)
+            && Arc::ptr_eq(&self.resources, &other.resources)
+            && Arc::ptr_eq(&self.templates, &other.templates)
+            && self.serves_resources == other.serves_resources
+    }
+
+    /// Whether it offers nothing (what a server that was never ready contributes).
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+            && self.prompts.is_empty()
+            && self.resources.is_empty()
+            && self.templates.is_empty()
+            && !self.serves_resources
+    }
+}
+
 /// A page of some list.
 trait Page: DeserializeOwned {
     type Item;
@@ -149,64 +170,119 @@ pub async fn list_prompts(
     list_all::<ListPromptsResult>(connection, "prompts/list", timeout).await
 }
 
-/// Lists resources and templates.
+/// Lists resources and templates (both requests in flight at once).
 pub async fn list_resources(
     connection: &Connection,
     timeout: Duration,
 ) -> Result<(Vec<Resource>, Vec<ResourceTemplate>), String> {
-    let resources = list_all::<ListResourcesResult>(connection, "resources/list", timeout).await?;
+    let (resources, templates) = tokio::join!(
+        list_all::<ListResourcesResult>(connection, "resources/list", timeout),
+        list_all::<ListResourceTemplatesResult>(connection, "resources/templates/list", timeout),
+    );
     // Templates are optional even for resource servers: a server that does not implement
     // the method contributes none rather than failing.
-    let templates = match list_all::<ListResourceTemplatesResult>(
-        connection,
-        "resources/templates/list",
-        timeout,
-    )
-    .await
-    {
-        Ok(templates) => templates,
-        Err(error) => {
-            tracing::debug!(server = %connection.server(), %error, "no resource templates");
-            Vec::new()
-        }
-    };
-    Ok((resources, templates))
+    let templates = templates.unwrap_or_else(|error| {
+        tracing::debug!(server = %connection.server(), %error, "no resource templates");
+        Vec::new()
+    });
+    Ok((resources?, templates))
 }
 
-/// Lists everything the server's capabilities say it has.
+/// Lists everything the server's capabilities say it has. The lists are requested at
+/// once, not one after another: a server's start costs one round trip for all of them.
 pub async fn list_everything(
     connection: &Connection,
     capabilities: &ServerCapabilities,
     filter: &ToolFilter,
     timeout: Duration,
 ) -> Result<Lists, String> {
+    let tools = async {
+        match capabilities.tools {
+            Some(_) => list_tools(connection, filter, timeout).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let prompts = async {
+        match capabilities.prompts {
+            Some(_) => Some(list_prompts(connection, timeout).await),
+            None => None,
+        }
+    };
+    let resources = async {
+        match capabilities.resources {
+            Some(_) => Some(list_resources(connection, timeout).await),
+            None => None,
+        }
+    };
+    let (tools, prompts, resources) = tokio::join!(tools, prompts, resources);
     let mut lists = Lists {
         serves_resources: capabilities.resources.is_some(),
         ..Lists::default()
     };
-    if capabilities.tools.is_some() {
-        lists.tools = Arc::new(list_tools(connection, filter, timeout).await?);
-    }
     // Tools are what a client came for: failing to list them fails the start. A server
     // whose prompts or resources cannot be listed still serves its tools.
-    if capabilities.prompts.is_some() {
-        match list_prompts(connection, timeout).await {
-            Ok(prompts) => lists.prompts = Arc::new(prompts),
-            Err(error) => {
-                tracing::warn!(server = %connection.server(), %error, "serving no prompts")
-            }
-        }
+    if let Some(tools) = tools? {
+        lists.tools = Arc::new(tools);
     }
-    if capabilities.resources.is_some() {
-        match list_resources(connection, timeout).await {
-            Ok((resources, templates)) => {
-                lists.resources = Arc::new(resources);
-                lists.templates = Arc::new(templates);
-            }
-            Err(error) => {
-                tracing::warn!(server = %connection.server(), %error, "serving no resources")
-            }
+    match prompts {
+        Some(Ok(prompts)) => lists.prompts = Arc::new(prompts),
+        Some(Err(error)) => {
+            tracing::warn!(server = %connection.server(), %error, "serving no prompts")
         }
+        None => {}
+    }
+    match resources {
+        Some(Ok((resources, templates))) => {
+            lists.resources = Arc::new(resources);
+            lists.templates = Arc::new(templates);
+        }
+        Some(Err(error)) => {
+            tracing::warn!(server = %connection.server(), %error, "serving no resources")
+        }
+        None => {}
     }
     Ok(lists)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str) -> Tool {
+        Tool::new(name.to_owned(), "t", Arc::new(serde_json::Map::new()))
+    }
+
+    #[test]
+    fn the_same_lists_are_the_same_vectors_not_equal_ones() {
+        let lists = Lists {
+            tools: Arc::new(vec![tool("a")]),
+            serves_resources: true,
+            ..Lists::default()
+        };
+        assert!(lists.is_same(&lists.clone()));
+        let mut relisted = lists.clone();
+        relisted.tools = Arc::new(vec![tool("a")]);
+        assert!(
+            !lists.is_same(&relisted),
+            "an equal but new listing is another listing"
+        );
+        let mut other = lists.clone();
+        other.serves_resources = false;
+        assert!(!lists.is_same(&other));
+    }
+
+    #[test]
+    fn empty_means_nothing_offered_and_no_resources_capability() {
+        assert!(Lists::default().is_empty());
+        let capability_only = Lists {
+            serves_resources: true,
+            ..Lists::default()
+        };
+        assert!(!capability_only.is_empty());
+        let with_tool = Lists {
+            tools: Arc::new(vec![tool("a")]),
+            ..Lists::default()
+        };
+        assert!(!with_tool.is_empty());
+    }
 }

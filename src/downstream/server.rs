@@ -240,9 +240,13 @@ impl Downstream {
         self.lock_state().lists.clone()
     }
 
-    /// What it offered when it was last ready (empty if it never was).
-    pub fn known_lists(&self) -> Lists {
-        self.lock_state().known.clone()
+    /// For a catalogue rebuild, read together: its current lists if they belong in the
+    /// catalogue (it is ready), and what it offered when it was last ready (empty if it
+    /// never was).
+    pub fn catalog_lists(&self) -> (Option<Lists>, Lists) {
+        let state = self.lock_state();
+        let listed = (state.status == Status::Ready).then(|| state.lists.clone());
+        (listed, state.known.clone())
     }
 
     /// Its `initialize` answer while ready (capabilities, instructions).

@@ -302,27 +302,35 @@ impl Router {
             templates: lists.templates,
             serves_resources: lists.serves_resources,
         };
-        let ready: Vec<ServerTools> = self
-            .downstreams
-            .iter()
-            .filter(|d| d.is_listed())
-            .map(|d| contribution(d.lists(), &d))
-            .collect();
-        let known: Vec<ServerTools> = self
-            .downstreams
-            .iter()
-            .map(|d| contribution(d.known_lists(), &d))
-            .collect();
-        self.known.store(Arc::new(Catalog::build(
-            known,
-            &self.settings.load().separator,
-        )));
-        let next = Catalog::build(ready, &self.settings.load().separator);
+        // `known` (what every server offered when last ready) usually is exactly what the
+        // ready servers offer now (always while servers start): then it is the same
+        // snapshot, built once.
+        let mut ready = Vec::new();
+        let mut known = Vec::new();
+        let mut known_is_ready = true;
+        for d in self.downstreams.iter() {
+            let (listed, known_lists) = d.catalog_lists();
+            known_is_ready &= match &listed {
+                Some(lists) => known_lists.is_same(lists),
+                None => known_lists.is_empty(),
+            };
+            if let Some(lists) = listed {
+                ready.push(contribution(lists, &d));
+            }
+            known.push(contribution(known_lists, &d));
+        }
+        let separator = &self.settings.load().separator;
+        let next = Arc::new(Catalog::build(ready, separator));
+        self.known.store(if known_is_ready {
+            next.clone()
+        } else {
+            Arc::new(Catalog::build(known, separator))
+        });
         let previous = self.catalog.load_full();
         let tools_changed = !next.same_tools_as(&previous);
         let prompts_changed = !next.same_prompts_as(&previous);
         let resources_changed = !next.same_resources_as(&previous);
-        self.catalog.store(Arc::new(next));
+        self.catalog.store(next);
         if tools_changed {
             self.sessions.broadcast(
                 |_| true,
