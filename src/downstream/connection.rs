@@ -11,11 +11,11 @@
 //! A connection knows nothing about processes or HTTP: a wire (`stdio.rs`, `http.rs`) feeds
 //! it [`Inbound`] messages and drains its outbound queue.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use foldhash::{HashMap, HashMapExt};
 use futures::future::BoxFuture;
 use rmcp::model::{
     CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientJsonRpcMessage,
@@ -175,7 +175,7 @@ pub struct Connection {
     server: Arc<str>,
     /// Next request id; ids are never reused on one connection.
     next_id: AtomicI64,
-    /// Requests in flight, by id.
+    /// Requests in flight, by id (our own ids: a fast seeded hash is enough).
     pending: Mutex<HashMap<i64, Pending>>,
     /// Messages for the wire to send, in order.
     outbound: mpsc::Sender<Outbound>,

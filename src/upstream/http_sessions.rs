@@ -6,9 +6,10 @@
 //! reaches rmcp) and records it here; the entry goes when the handler does (rmcp closed the
 //! session).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
 
 use super::direct::Calls;
 use crate::router::UpstreamSession;
@@ -59,6 +60,8 @@ impl RmcpSeen {
 /// Every live `/mcp` session whose id is known, by `Mcp-Session-Id`.
 #[derive(Debug, Default)]
 pub struct HttpSessions {
+    /// Keys are ids rmcp made (looked up with what clients send, never inserted from it),
+    /// so a fast seeded hash is enough.
     by_id: Mutex<HashMap<String, Arc<HttpSession>>>,
 }
 
