@@ -241,8 +241,9 @@ impl Downstream {
     }
 
     /// For a catalogue rebuild, read together: its current lists if they belong in the
-    /// catalogue (it is ready), and what it offered when it was last ready (empty if it
-    /// never was).
+    /// catalogue (it is ready: set just before the catalogue is rebuilt, and
+    /// [`status`](Self::status) is published after it), and what it offered when it was
+    /// last ready (empty if it never was).
     pub fn catalog_lists(&self) -> (Option<Lists>, Lists) {
         let state = self.lock_state();
         let listed = (state.status == Status::Ready).then(|| state.lists.clone());
@@ -258,12 +259,6 @@ impl Downstream {
     /// catalogue has followed it, so a caller who sees `ready` finds the server's tools.
     pub fn status(&self) -> Status {
         *self.status_tx.borrow()
-    }
-
-    /// Whether its lists belong in the catalogue (set just before the catalogue is rebuilt,
-    /// and [`status`](Self::status) is published after it).
-    pub fn is_listed(&self) -> bool {
-        self.lock_state().status == Status::Ready
     }
 
     /// Its stderr buffer.
@@ -629,7 +624,7 @@ mod tests {
     impl DownstreamObserver for AtRebuild {
         fn lists_changed(&self, _server: &str, _kind: Option<ListKind>) {
             if let (Some(server), Ok(mut seen)) = (self.server.get(), self.seen.lock()) {
-                seen.push((server.status(), server.is_listed()));
+                seen.push((server.status(), server.catalog_lists().0.is_some()));
             }
         }
         fn notification(&self, _: &str, _: Option<u64>, _: ServerNotification) {}
@@ -645,7 +640,7 @@ mod tests {
     }
 
     /// A caller who sees `ready` (or sees it end) must find the catalogue already changed:
-    /// the catalogue is rebuilt from `is_listed` while the published status is still the
+    /// the catalogue is rebuilt from `catalog_lists` while the published status is still the
     /// old one, and the new status is published after.
     #[test]
     fn a_status_is_published_only_after_the_catalogue_followed_it() {
@@ -669,6 +664,6 @@ mod tests {
             "at each rebuild: (published status, listed)"
         );
         assert_eq!(server.status(), Status::Failed);
-        assert!(!server.is_listed());
+        assert!(server.catalog_lists().0.is_none());
     }
 }

@@ -61,8 +61,7 @@ const SESSION_ID: header::HeaderName = header::HeaderName::from_static("mcp-sess
 const PROTOCOL_VERSION: header::HeaderName =
     header::HeaderName::from_static("mcp-protocol-version");
 
-/// The `/mcp` service (cheap to clone).
-#[derive(Clone)]
+/// The `/mcp` service.
 pub struct McpFace {
     rmcp: Arc<StreamableHttpService<ProxyHandler, LocalSessionManager>>,
     sessions: Arc<LocalSessionManager>,
