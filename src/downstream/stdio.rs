@@ -8,21 +8,22 @@
 //! whole group, and reaps the child, so nothing is left behind.
 //!
 //! Outbound messages are serialised by one writer task that batches whatever is queued
-//! into one write before flushing. Inbound lines are read with a size cap; replies are kept
+//! into one write before flushing (and, while other requests are in flight, first lets
+//! ready tasks queue theirs). Inbound lines are read with a size cap; replies are kept
 //! as raw JSON so each caller decodes only its own result.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rmcp::model::{ErrorData, RequestId, ServerJsonRpcMessage};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -198,6 +199,7 @@ pub fn spawn(
     ));
     tokio::spawn(write_loop(
         server.clone(),
+        Arc::downgrade(&connection),
         stdin,
         outbound,
         stdin_closed.clone(),
@@ -303,7 +305,8 @@ pub fn describe_exit(status: Option<ExitStatus>) -> String {
 /// the queue is momentarily empty (so bursts become one write).
 async fn write_loop(
     server: Arc<str>,
-    stdin: ChildStdin,
+    connection: Weak<Connection>,
+    stdin: impl AsyncWrite + Unpin,
     mut outbound: mpsc::Receiver<Outbound>,
     closed: CancellationToken,
 ) {
@@ -315,6 +318,13 @@ async fn write_loop(
             _ = closed.cancelled() => None,
         };
         let Some(mut message) = message else { break };
+        if outbound.is_empty() && connection.upgrade().is_some_and(|c| c.in_flight() > 1) {
+            // Other requests are in flight, so more messages are probably on their way:
+            // tasks that are ready run first (this one comes back once the worker has run
+            // them), and what they queue shares this write — one system call, and one
+            // wake-up of the server, for many messages. A lone request is written at once.
+            tokio::task::yield_now().await;
+        }
         loop {
             line.clear();
             if let Err(error) = message.write_json(&mut line) {
@@ -557,6 +567,88 @@ mod tests {
             parse_inbound(br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#);
         assert!(matches!(note, Ok(Inbound::Notification(_))));
         assert!(parse_inbound(b"npm notice: hello").is_err());
+    }
+
+    /// Requests sent in one pass of the worker while others are in flight share a write to
+    /// the child's stdin (without the yield the writer would run after each: 40 writes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn requests_sent_together_share_one_write() {
+        use std::pin::Pin;
+        use std::task::{Context, Poll};
+
+        /// Counts the writes that reach the child's stdin and the lines in them.
+        #[derive(Clone, Default)]
+        struct Writes(Arc<std::sync::Mutex<(usize, usize)>>);
+        impl AsyncWrite for Writes {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<std::io::Result<usize>> {
+                let mut counts = self.0.lock().unwrap();
+                counts.0 += 1;
+                counts.1 += buf.iter().filter(|&&b| b == b'\n').count();
+                Poll::Ready(Ok(buf.len()))
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        let hooks = ConnectionHooks {
+            sink: Arc::new(|_| {}),
+            fallback: Arc::new(|_| {
+                Box::pin(async { Err(ErrorData::internal_error("not in this test", None)) })
+            }),
+        };
+        let (connection, outbound) = Connection::new("fx".into(), hooks);
+        let writes = Writes::default();
+        let closed = CancellationToken::new();
+        let writer = tokio::spawn(write_loop(
+            "fx".into(),
+            Arc::downgrade(&connection),
+            writes.clone(),
+            outbound,
+            closed.clone(),
+        ));
+        let calls = connection.clone();
+        tokio::spawn(async move {
+            // On the worker: the calls' tasks all wait in its queue until this one ends.
+            for i in 0..40 {
+                let connection = calls.clone();
+                tokio::spawn(async move {
+                    let options = super::super::connection::CallOptions {
+                        timeout: Duration::from_secs(60),
+                        ..Default::default()
+                    };
+                    let _ = connection.call_raw(format!("t{i}"), None, options).await;
+                });
+            }
+        })
+        .await
+        .unwrap();
+        let (writes, lines) = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let counts = *writes.0.lock().unwrap();
+                if counts.1 == 40 {
+                    return counts;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(lines, 40);
+        assert!(writes <= 3, "{writes} writes for 40 requests sent together");
+        connection.close("test over");
+        closed.cancel();
+        writer.await.unwrap();
     }
 
     #[tokio::test]

@@ -98,6 +98,11 @@ impl Calls {
         false
     }
 
+    /// Whether any call is in flight.
+    pub fn any(&self) -> bool {
+        !self.lock().is_empty()
+    }
+
     /// Takes `message` if it is a `notifications/cancelled` for one of these calls.
     pub fn cancel(&self, message: &[u8]) -> bool {
         const METHOD: &[u8] = b"notifications/cancelled";

@@ -21,13 +21,13 @@ pub(super) struct Direct {
 }
 
 impl Direct {
-    pub fn new(router: Arc<Router>, session_id: u64, output: Output) -> Direct {
+    pub fn new(router: Arc<Router>, session_id: u64, output: Output, calls: Arc<Calls>) -> Direct {
         Direct {
             router,
             session_id,
             session: OnceLock::new(),
             output,
-            calls: Arc::default(),
+            calls,
         }
     }
 

@@ -18,6 +18,7 @@ use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
 use super::ProxyHandler;
+use super::direct::Calls;
 use crate::router::Router;
 
 /// Serves one MCP session on stdin/stdout until the client closes stdin or `shutdown` is
@@ -26,8 +27,9 @@ pub async fn serve_stdio(router: Arc<Router>, shutdown: CancellationToken) -> st
     let handler = ProxyHandler::new(router.clone());
     let (stdin, stdout, stdin_kind, stdout_kind) = streams::streams();
     tracing::debug!(?stdin_kind, ?stdout_kind, "stdio face");
-    let output = output::Output::start(stdout);
-    let direct = direct::Direct::new(router, handler.id(), output.clone());
+    let calls = Arc::new(Calls::default());
+    let output = output::Output::start(stdout, calls.clone());
+    let direct = direct::Direct::new(router, handler.id(), output.clone(), calls);
     let (to_rmcp, rmcp_input) = lines::rmcp_input();
     let reader = tokio::spawn(lines::read(stdin, direct, to_rmcp));
     let started = handler

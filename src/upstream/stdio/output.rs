@@ -2,11 +2,14 @@
 //!
 //! Messages reach it whole (a JSON-RPC message and its newline) from two producers: rmcp's
 //! line transport, through [`RmcpWriter`], and the direct path's answers. Whatever is queued
-//! when the task wakes goes out in one write, so a burst of answers costs one system call.
+//! when the task wakes goes out in one write, so a burst of answers costs one system call;
+//! while other calls are in flight the task first lets ready tasks run, so answers finished
+//! together go out together.
 //! When stdout fails (the client went away) the task ends and every later send reports it.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -14,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
 
 use super::streams::StdoutWriter;
+use crate::upstream::direct::Calls;
 
 /// Messages that may wait for stdout before producers wait.
 const QUEUE: usize = 1024;
@@ -28,10 +32,10 @@ pub(super) struct Output {
 }
 
 impl Output {
-    /// Starts the task that owns `stdout`.
-    pub fn start(stdout: StdoutWriter) -> Output {
+    /// Starts the task that owns `stdout`; `calls` are the session's direct calls in flight.
+    pub fn start(stdout: StdoutWriter, calls: Arc<Calls>) -> Output {
         let (queue, messages) = mpsc::channel(QUEUE);
-        tokio::spawn(write_messages(stdout, messages));
+        tokio::spawn(write_messages(stdout, messages, calls));
         Output { queue }
     }
 
@@ -48,9 +52,19 @@ impl Output {
     }
 }
 
-async fn write_messages(mut stdout: StdoutWriter, mut messages: mpsc::Receiver<Vec<u8>>) {
+async fn write_messages(
+    mut stdout: StdoutWriter,
+    mut messages: mpsc::Receiver<Vec<u8>>,
+    calls: Arc<Calls>,
+) {
     let mut batch = Vec::new();
     while let Some(first) = messages.recv().await {
+        if messages.is_empty() && calls.any() {
+            // Other calls are in flight, so more answers are probably on their way: tasks
+            // that are ready run first (this one comes back once the worker has run them),
+            // and the answers they finish share this write. A lone answer goes out at once.
+            tokio::task::yield_now().await;
+        }
         let written = if messages.is_empty() {
             write(&mut stdout, &first).await
         } else {
@@ -122,7 +136,7 @@ mod tests {
     #[tokio::test]
     async fn messages_from_rmcp_and_direct_answers_come_out_whole() {
         let (theirs, mut ours) = tokio::io::duplex(1 << 20);
-        let output = Output::start(Box::new(theirs));
+        let output = Output::start(Box::new(theirs), Arc::default());
         let mut rmcp = output.rmcp_writer();
         let direct = output.clone();
         let rmcp_side = tokio::spawn(async move {
@@ -157,5 +171,64 @@ mod tests {
             }
         }
         assert_eq!((rmcp_next, direct_next), (200, 200));
+    }
+
+    /// Records every write it is given, as one entry each.
+    #[derive(Clone, Default)]
+    struct Writes(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Answers finished in one pass of the worker share a write while calls are in flight
+    /// (without the yield, the writer would run — and write — after each one: 40 writes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn answers_finished_together_share_one_write() {
+        let writes = Writes::default();
+        let calls = Arc::new(Calls::default());
+        let _in_flight = calls.start(&rmcp::model::RequestId::Number(1));
+        let output = Output::start(Box::new(writes.clone()), calls);
+        let producers = tokio::spawn(async move {
+            // On the worker: the answers' tasks all wait in its queue until this one ends.
+            let tasks: Vec<_> = (0..40)
+                .map(|i| {
+                    let output = output.clone();
+                    tokio::spawn(async move { output.send(format!("{i}\n").into_bytes()).await })
+                })
+                .collect();
+            tasks
+        });
+        for task in producers.await.unwrap() {
+            assert!(task.await.unwrap());
+        }
+        let written = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let all: Vec<u8> = writes.0.lock().unwrap().concat();
+                if all.iter().filter(|&&b| b == b'\n').count() == 40 {
+                    return writes.0.lock().unwrap().len();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            written <= 3,
+            "{written} writes for 40 answers finished together"
+        );
     }
 }
