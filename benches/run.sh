@@ -165,7 +165,8 @@ if [ -n "$ALT" ]; then
   targets="$targets alt-orch-stdio alt-orch-mcp"
 fi
 
-# mcp-orch's /sse face is being added; include it only when this build serves it.
+# mcp-orch's legacy /sse face: measured only when the build under test serves it (an older
+# build may not).
 if [[ " $targets " == *" orch-sse "* ]]; then
   if ! "$loadgen" run --target orch-sse --downstream probe --wire sse --url 'http://127.0.0.1:{port}/sse' \
       --tool fx__echo --list 1 --seq 0 --in-flight 0 --sessions 0 --idle-ms 0 \
