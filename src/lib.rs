@@ -33,4 +33,6 @@ pub mod reload;
 pub mod router;
 pub mod security;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod upstream;

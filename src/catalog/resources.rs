@@ -70,6 +70,33 @@ pub(super) struct ResourceIndex {
     resource_servers: Vec<Arc<str>>,
 }
 
+/// The URIs (or templates) that more than one server lists: those are namespaced.
+fn listed_by_several<'a, I>(
+    servers: &'a [ServerTools],
+    uris: impl Fn(&'a ServerTools) -> I,
+) -> HashSet<&'a str>
+where
+    I: Iterator<Item = &'a str>,
+{
+    // Each URI's first server; a URI another server lists too is shared.
+    let mut first: HashMap<&str, &str> = HashMap::default();
+    let mut shared = HashSet::new();
+    for server in servers {
+        for uri in uris(server) {
+            match first.get(uri) {
+                Some(owner) if *owner != &*server.server => {
+                    shared.insert(uri);
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(uri, &server.server);
+                }
+            }
+        }
+    }
+    shared
+}
+
 impl ResourceIndex {
     pub(super) fn build(servers: &[ServerTools]) -> ResourceIndex {
         let mut index = ResourceIndex {
@@ -81,25 +108,15 @@ impl ResourceIndex {
             ..ResourceIndex::default()
         };
 
-        // Each URI's first server, and whether another one lists it too.
-        let mut uri_owners: HashMap<&str, (&str, bool)> = HashMap::default();
-        for server in servers {
-            for resource in server.resources.iter() {
-                uri_owners
-                    .entry(resource.uri.as_str())
-                    .and_modify(|(owner, shared)| *shared |= *owner != &*server.server)
-                    .or_insert((&server.server, false));
-            }
-        }
+        let shared_uris =
+            listed_by_several(servers, |s| s.resources.iter().map(|r| r.uri.as_str()));
         for server in servers {
             let mut seen = HashSet::new();
             for resource in server.resources.iter() {
                 if !seen.insert(resource.uri.as_str()) {
                     continue;
                 }
-                let collides = uri_owners
-                    .get(resource.uri.as_str())
-                    .is_some_and(|&(_, shared)| shared);
+                let collides = shared_uris.contains(resource.uri.as_str());
                 let exposed = if collides {
                     index
                         .namespaced
@@ -122,25 +139,16 @@ impl ResourceIndex {
             }
         }
 
-        // Each URI's first server, and whether another one lists it too.
-        let mut template_owners: HashMap<&str, (&str, bool)> = HashMap::default();
-        for server in servers {
-            for template in server.templates.iter() {
-                template_owners
-                    .entry(template.uri_template.as_str())
-                    .and_modify(|(owner, shared)| *shared |= *owner != &*server.server)
-                    .or_insert((&server.server, false));
-            }
-        }
+        let shared_templates = listed_by_several(servers, |s| {
+            s.templates.iter().map(|t| t.uri_template.as_str())
+        });
         for server in servers {
             let mut seen = HashSet::new();
             for template in server.templates.iter() {
                 if !seen.insert(template.uri_template.as_str()) {
                     continue;
                 }
-                let collides = template_owners
-                    .get(template.uri_template.as_str())
-                    .is_some_and(|&(_, shared)| shared);
+                let collides = shared_templates.contains(template.uri_template.as_str());
                 let exposed = if collides {
                     namespaced_template(&server.server, &template.uri_template)
                 } else {
@@ -278,7 +286,7 @@ mod tests {
     #[test]
     fn unique_uris_pass_through_and_collisions_are_namespaced() {
         let index = ResourceIndex::build(&[
-            server("a", &["file:///shared", "a://only"], &[]),
+            server("a", &["file:///shared", "a://only", "a://only"], &[]),
             server("b", &["file:///shared"], &[]),
         ]);
         let exposed: Vec<&str> = index
@@ -286,7 +294,8 @@ mod tests {
             .iter()
             .map(|r| r.exposed.as_str())
             .collect();
-        assert!(exposed.contains(&"a://only"));
+        // A URI one server lists twice is still that server's alone (listed once).
+        assert_eq!(exposed.iter().filter(|&&u| u == "a://only").count(), 1);
         assert!(
             !exposed.contains(&"file:///shared"),
             "a colliding URI is never exposed bare"

@@ -547,6 +547,7 @@ async fn drain_stderr(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::WriteCounter;
 
     #[test]
     fn replies_stay_raw_and_requests_are_typed() {
@@ -573,34 +574,6 @@ mod tests {
     /// the child's stdin (without the yield the writer would run after each: 40 writes).
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn requests_sent_together_share_one_write() {
-        use std::pin::Pin;
-        use std::task::{Context, Poll};
-
-        /// Counts the writes that reach the child's stdin and the lines in them.
-        #[derive(Clone, Default)]
-        struct Writes(Arc<std::sync::Mutex<(usize, usize)>>);
-        impl AsyncWrite for Writes {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<std::io::Result<usize>> {
-                let mut counts = self.0.lock().unwrap();
-                counts.0 += 1;
-                counts.1 += buf.iter().filter(|&&b| b == b'\n').count();
-                Poll::Ready(Ok(buf.len()))
-            }
-            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-            fn poll_shutdown(
-                self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-            ) -> Poll<std::io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-        }
-
         let hooks = ConnectionHooks {
             sink: Arc::new(|_| {}),
             fallback: Arc::new(|_| {
@@ -608,12 +581,12 @@ mod tests {
             }),
         };
         let (connection, outbound) = Connection::new("fx".into(), hooks);
-        let writes = Writes::default();
+        let counter = WriteCounter::default();
         let closed = CancellationToken::new();
         let writer = tokio::spawn(write_loop(
             "fx".into(),
             Arc::downgrade(&connection),
-            writes.clone(),
+            counter.clone(),
             outbound,
             closed.clone(),
         ));
@@ -633,18 +606,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let (writes, lines) = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                let counts = *writes.0.lock().unwrap();
-                if counts.1 == 40 {
-                    return counts;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await
-        .unwrap();
-        assert_eq!(lines, 40);
+        let writes = counter.writes_for(40).await;
         assert!(writes <= 3, "{writes} writes for 40 requests sent together");
         connection.close("test over");
         closed.cancel();

@@ -130,6 +130,7 @@ fn gone() -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::WriteCounter;
     use tokio::io::AsyncReadExt;
 
     /// Messages from both producers come out whole and in the order each producer sent them.
@@ -173,32 +174,11 @@ mod tests {
         assert_eq!((rmcp_next, direct_next), (200, 200));
     }
 
-    /// Records every write it is given, as one entry each.
-    #[derive(Clone, Default)]
-    struct Writes(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
-
-    impl AsyncWrite for Writes {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.0.lock().unwrap().push(buf.to_vec());
-            Poll::Ready(Ok(buf.len()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
     /// Answers finished in one pass of the worker share a write while calls are in flight
     /// (without the yield, the writer would run — and write — after each one: 40 writes).
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn answers_finished_together_share_one_write() {
-        let writes = Writes::default();
+        let writes = WriteCounter::default();
         let calls = Arc::new(Calls::default());
         let _in_flight = calls.start(&rmcp::model::RequestId::Number(1));
         let output = Output::start(Box::new(writes.clone()), calls);
@@ -215,17 +195,7 @@ mod tests {
         for task in producers.await.unwrap() {
             assert!(task.await.unwrap());
         }
-        let written = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            loop {
-                let all: Vec<u8> = writes.0.lock().unwrap().concat();
-                if all.iter().filter(|&&b| b == b'\n').count() == 40 {
-                    return writes.0.lock().unwrap().len();
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        })
-        .await
-        .unwrap();
+        let written = writes.writes_for(40).await;
         assert!(
             written <= 3,
             "{written} writes for 40 answers finished together"
