@@ -333,7 +333,7 @@ impl Connection {
     /// to the server as they are.
     pub async fn call_raw(
         &self,
-        name: String,
+        name: Arc<str>,
         arguments: Option<Box<RawValue>>,
         options: CallOptions,
     ) -> Result<Reply, DownstreamError> {

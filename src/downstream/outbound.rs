@@ -6,6 +6,8 @@
 //! mcp-orch's own id, the tool's original name and the progress token. Wires that speak
 //! through rmcp's typed client (Streamable HTTP) decode them there.
 
+use std::sync::Arc;
+
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, JsonObject,
     NumberOrString, ProgressToken, RequestId,
@@ -26,8 +28,8 @@ pub(crate) enum Outbound {
 #[derive(Debug)]
 pub(crate) struct RawCall {
     pub id: i64,
-    /// The tool's name on its server.
-    pub name: String,
+    /// The tool's name on its server (the catalogue's, shared).
+    pub name: Arc<str>,
     /// A JSON object, or `None`.
     pub arguments: Option<Box<RawValue>>,
     /// Ask for progress, with the request id as the token.
@@ -73,7 +75,7 @@ impl Outbound {
         match self {
             Outbound::Message(message) => Ok(message),
             Outbound::RawCall(call) => {
-                let mut params = CallToolRequestParams::new(call.name);
+                let mut params = CallToolRequestParams::new(call.name.to_string());
                 params.arguments = match &call.arguments {
                     Some(raw) => Some(serde_json::from_str::<JsonObject>(raw.get())?),
                     None => None,
@@ -117,7 +119,7 @@ mod tests {
         ] {
             let raw = || RawCall {
                 id: 42,
-                name: "echo \"x\"".to_owned(),
+                name: "echo \"x\"".into(),
                 arguments: arguments.map(|a| RawValue::from_string(a.to_owned()).unwrap()),
                 progress,
             };

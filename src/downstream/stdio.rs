@@ -600,7 +600,9 @@ mod tests {
                         timeout: Duration::from_secs(60),
                         ..Default::default()
                     };
-                    let _ = connection.call_raw(format!("t{i}"), None, options).await;
+                    let _ = connection
+                        .call_raw(format!("t{i}").into(), None, options)
+                        .await;
                 });
             }
         })

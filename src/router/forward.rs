@@ -122,10 +122,10 @@ impl Router {
             return Err(self.why_missing(exposed));
         };
         let downstream = self.server(&tool.server)?;
-        let name = tool.original.to_string();
+        let name = tool.original.clone();
         let reply = match arguments {
             Arguments::Object(arguments) => {
-                let mut params = CallToolRequestParams::new(name);
+                let mut params = CallToolRequestParams::new(name.to_string());
                 params.arguments = arguments;
                 let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
                 // Boxed: the typed path's future is large and would make every raw

@@ -38,10 +38,13 @@ use crate::router::{CallContext, Router, RouterError, UpstreamSession};
 /// away).
 #[derive(Debug, Default)]
 pub(super) struct Calls {
-    in_flight: Mutex<HashMap<RequestId, (u64, CancellationToken)>>,
+    /// foldhash (seeded): two lookups per call; the ids are the session's own client's.
+    in_flight: Mutex<InFlightMap>,
     /// Tells a call from a later one that reuses its id.
     next: AtomicU64,
 }
+
+type InFlightMap = HashMap<RequestId, (u64, CancellationToken), foldhash::fast::RandomState>;
 
 /// A call recorded in [`Calls`]; dropping it unanswered forgets it.
 pub(super) struct InFlight {
@@ -135,7 +138,7 @@ impl Calls {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, (u64, CancellationToken)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlightMap> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -180,6 +180,9 @@ impl ProxyHandler {
     }
 }
 
+/// Server→client requests being relayed during one call.
+type Asks = FuturesUnordered<BoxFuture<'static, ()>>;
+
 /// Waits for `call`, relaying what its server sends for it meanwhile (`events`): progress
 /// to `progress` (the session's peer, with the caller's own token; dropped without one) and
 /// server→client requests to `session`'s client. Progress the server sent before its reply
@@ -193,7 +196,8 @@ pub(super) async fn relay_during<T>(
     call: impl Future<Output = T>,
 ) -> T {
     tokio::pin!(call);
-    let mut asks = FuturesUnordered::new();
+    // Made at the first server→client request (most calls have none: no allocation).
+    let mut asks: Option<Asks> = None;
     let outcome = loop {
         tokio::select! {
             biased;
@@ -202,7 +206,8 @@ pub(super) async fn relay_during<T>(
                 // future would carry (and copy) it.
                 Box::pin(on_event(event, router, session, &progress, &mut asks)).await;
             }
-            Some(()) = asks.next(), if !asks.is_empty() => {}
+            Some(()) = async { asks.as_mut()?.next().await },
+                if asks.as_ref().is_some_and(|asks| !asks.is_empty()) => {}
             outcome = &mut call => break outcome,
         }
     };
@@ -217,7 +222,7 @@ async fn on_event(
     router: &Arc<Router>,
     session: &Option<Arc<UpstreamSession>>,
     progress: &Option<(&Peer<RoleServer>, ProgressToken)>,
-    asks: &mut FuturesUnordered<BoxFuture<'static, ()>>,
+    asks: &mut Option<Asks>,
 ) {
     match event {
         CallEvent::Progress(update) => {
@@ -234,16 +239,17 @@ async fn on_event(
             respond,
         } => {
             let (router, session) = (router.clone(), session.clone());
-            asks.push(Box::pin(async move {
-                let answer = match session {
-                    Some(session) => router.relay(&server, &session, request).await,
-                    None => Err(ErrorData::invalid_request(
-                        "the session has not been initialized",
-                        None,
-                    )),
-                };
-                let _ = respond.send(answer);
-            }));
+            asks.get_or_insert_with(Asks::new)
+                .push(Box::pin(async move {
+                    let answer = match session {
+                        Some(session) => router.relay(&server, &session, request).await,
+                        None => Err(ErrorData::invalid_request(
+                            "the session has not been initialized",
+                            None,
+                        )),
+                    };
+                    let _ = respond.send(answer);
+                }));
         }
     }
 }
