@@ -6,13 +6,6 @@ use clap::Parser;
 use mcp_orch::downstream::guard;
 use mcp_orch::{app, cli::Cli, telemetry};
 
-/// mimalloc instead of glibc's malloc: a call allocates ~15 small blocks (futures, channels,
-/// the reply's bytes), and at 32 calls in flight glibc spent ~470 instructions per
-/// malloc/free pair on them (consolidating and unlinking chunks), ~23 % of mcp-orch's work
-/// per call (callgrind, `benches/profile.sh --face stdio --in-flight 32`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     // `mcp-orch <GUARD_ARG> command args…`: act as the child guard of one stdio server.
     let mut args = std::env::args_os();
