@@ -153,8 +153,9 @@ struct Pending {
     session: Option<u64>,
     internal: bool,
     /// Milliseconds after the connection was made when progress last arrived for this
-    /// request (`NO_PROGRESS` if never); progress extends the request's deadline.
-    progress_at: Arc<AtomicU64>,
+    /// request (`NO_PROGRESS` if never); progress extends the request's deadline. Only a
+    /// request with a ceiling above its timeout has one (no allocation for the others).
+    progress_at: Option<Arc<AtomicU64>>,
 }
 
 /// Why a request got no result.
@@ -362,7 +363,7 @@ impl Connection {
         let ceiling = options.max_timeout.filter(|max| *max > options.timeout);
         // A token lets progress reach the caller, and lets progress extend the deadline.
         let progress = (options.progress && options.events.is_some()) || ceiling.is_some();
-        let progress_at = Arc::new(AtomicU64::new(NO_PROGRESS));
+        let progress_at = ceiling.map(|_| Arc::new(AtomicU64::new(NO_PROGRESS)));
         let (reply_tx, reply_rx) = oneshot::channel();
         self.lock_pending().insert(
             id,
@@ -420,7 +421,9 @@ impl Connection {
                 _ = tokio::time::sleep_until(deadline) => {
                     // Progress since the deadline was set buys another `timeout`, up to
                     // the ceiling.
-                    let last = progress_at.load(Ordering::Relaxed);
+                    let last = progress_at
+                        .as_ref()
+                        .map_or(NO_PROGRESS, |at| at.load(Ordering::Relaxed));
                     if let Some(last_chance) = last_chance
                         && last != NO_PROGRESS
                     {
@@ -482,7 +485,9 @@ impl Connection {
                 let now = self.created.elapsed().as_millis() as u64;
                 let target = match &progress.params.progress_token.0 {
                     NumberOrString::Number(n) => self.lock_pending().get(n).map(|p| {
-                        p.progress_at.store(now, Ordering::Relaxed);
+                        if let Some(at) = &p.progress_at {
+                            at.store(now, Ordering::Relaxed);
+                        }
                         p.events.clone()
                     }),
                     NumberOrString::String(_) => None,
