@@ -1,21 +1,23 @@
 //! A request id for every HTTP request: taken from `X-Request-Id` when the client sent a
 //! sane one, otherwise generated; echoed in the response header and in error bodies.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 
-/// The id of the request being served.
+/// The id of the request being served, kept as the header value it is echoed as (so
+/// echoing it, and handing it to the faces, copies nothing).
 #[derive(Debug, Clone)]
-pub struct RequestId(Arc<str>);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only visible ASCII gets in (`accept`, `generate`), so this never falls back.
+        self.0.to_str().unwrap_or("")
     }
 }
 
@@ -27,20 +29,35 @@ static PREFIX: OnceLock<String> = OnceLock::new();
 fn generate() -> RequestId {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let prefix = PREFIX.get_or_init(|| format!("req-{:x}-", std::process::id()));
-    RequestId(numbered(prefix, n).into())
+    let mut id = [0u8; 64];
+    let len = numbered(prefix, n, &mut id);
+    // ASCII letters, digits and dashes: always a valid header value.
+    match HeaderValue::from_bytes(&id[..len]) {
+        Ok(value) => RequestId(value),
+        Err(_) => RequestId(HeaderValue::from_static("req")),
+    }
 }
 
-/// `prefix` and `n` with at least 6 digits.
-fn numbered(prefix: &str, n: u64) -> String {
-    let digits = n.to_string();
-    let mut id = String::with_capacity(prefix.len() + digits.len().max(6));
-    id.push_str(prefix);
-    id.extend(std::iter::repeat_n(
-        '0',
-        6usize.saturating_sub(digits.len()),
-    ));
-    id.push_str(&digits);
-    id
+/// Writes `prefix` and `n` with at least 6 digits into `out`; the length written (a
+/// prefix longer than `out` leaves room for the digits only).
+fn numbered(prefix: &str, n: u64, out: &mut [u8; 64]) -> usize {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    // At least 6 digits (the padding is the '0's `digits` starts with).
+    let digits = &digits[at.min(digits.len() - 6)..];
+    let prefix = &prefix.as_bytes()[..prefix.len().min(out.len() - digits.len())];
+    out[..prefix.len()].copy_from_slice(prefix);
+    out[prefix.len()..prefix.len() + digits.len()].copy_from_slice(digits);
+    prefix.len() + digits.len()
 }
 
 fn accept(header: &HeaderValue) -> Option<RequestId> {
@@ -50,7 +67,7 @@ fn accept(header: &HeaderValue) -> Option<RequestId> {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    sane.then(|| RequestId(text.into()))
+    sane.then(|| RequestId(header.clone()))
 }
 
 /// The id of a request with these headers: its sane `X-Request-Id`, else a new one.
@@ -63,9 +80,7 @@ pub fn of(headers: &http::HeaderMap) -> RequestId {
 
 /// Sets the `X-Request-Id` header of `response` to `id`.
 pub fn echo(response: &mut Response, id: &RequestId) {
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    response.headers_mut().insert(REQUEST_ID, id.0.clone());
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -95,7 +110,14 @@ mod tests {
             counter.len() >= 6 && counter.bytes().all(|b| b.is_ascii_digit()),
             "{counter}"
         );
-        assert_eq!(numbered("req-1f-", 42), "req-1f-000042");
-        assert_eq!(numbered("req-1f-", 1_234_567), "req-1f-1234567");
+        let text = |n| {
+            let mut out = [0u8; 64];
+            let len = numbered("req-1f-", n, &mut out);
+            String::from_utf8_lossy(&out[..len]).into_owned()
+        };
+        assert_eq!(text(42), "req-1f-000042");
+        assert_eq!(text(0), "req-1f-000000");
+        assert_eq!(text(1_234_567), "req-1f-1234567");
+        assert_eq!(text(u64::MAX), "req-1f-18446744073709551615");
     }
 }

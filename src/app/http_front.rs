@@ -13,7 +13,6 @@
 //! table ([`crate::security::routes`]) is still the only source of routes: the guard answers
 //! 404/405 for anything not in it before a face sees the request.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -22,7 +21,7 @@ use http::Request;
 use tower_service::Service;
 
 use crate::api;
-use crate::security::{self, Security};
+use crate::security::{self, Peer, Security};
 use crate::upstream::McpFace;
 
 /// Everything the HTTP faces are made of (shared by every connection).
@@ -43,11 +42,11 @@ impl HttpFront {
     }
 
     /// Answers one request from `peer`.
-    pub async fn handle(self: Arc<Self>, mut request: Request<Body>, peer: SocketAddr) -> Response {
+    pub async fn handle(self: Arc<Self>, mut request: Request<Body>, peer: Peer) -> Response {
         let id = api::request_id_of(request.headers());
         request.extensions_mut().insert(id.clone());
         let front = &*self;
-        let mut response = security::guard(&self.security, peer, &id, request, |request| {
+        let mut response = security::guard(&self.security, &peer, &id, request, |request| {
             front.face(request)
         })
         .await;

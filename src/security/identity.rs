@@ -21,24 +21,51 @@ pub struct Caller {
     /// client address when authentication is off. Never secret.
     pub name: Arc<str>,
     /// What the caller may do.
-    pub permissions: Vec<Permission>,
+    pub permissions: Permissions,
     /// Rate limits are counted per this (a key name, or the client's address).
     pub limit_key: Arc<str>,
+}
+
+/// A set of [`Permission`]s (a caller is made on every request: this allocates nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Permissions(u8);
+
+impl Permissions {
+    /// Every permission.
+    pub const ALL: Permissions = Permissions(0b111);
+
+    /// The set holding `list`.
+    pub fn of(list: &[Permission]) -> Permissions {
+        Permissions(list.iter().fold(0, |bits, p| bits | Self::bit(*p)))
+    }
+
+    /// Whether `permission` is in the set.
+    pub fn contains(self, permission: Permission) -> bool {
+        self.0 & Self::bit(permission) != 0
+    }
+
+    fn bit(permission: Permission) -> u8 {
+        match permission {
+            Permission::Read => 1,
+            Permission::Write => 2,
+            Permission::Execute => 4,
+        }
+    }
 }
 
 impl Caller {
     /// Whether the caller holds `permission`.
     pub fn may(&self, permission: Permission) -> bool {
-        self.permissions.contains(&permission)
+        self.permissions.contains(permission)
     }
 
-    /// Everything allowed: authentication is off (the client is identified by address).
-    pub fn unauthenticated(address: &str) -> Caller {
-        let name: Arc<str> = address.into();
+    /// Everything allowed: authentication is off (the client is identified by `address`,
+    /// its rate-limit key, made once per connection).
+    pub fn unauthenticated(address: &Arc<str>) -> Caller {
         Caller {
-            name: name.clone(),
-            permissions: Permission::ALL.to_vec(),
-            limit_key: name,
+            name: address.clone(),
+            permissions: Permissions::ALL,
+            limit_key: address.clone(),
         }
     }
 
@@ -48,7 +75,7 @@ impl Caller {
         let name: Arc<str> = format!("anonymous {address}").into();
         Caller {
             name: name.clone(),
-            permissions: Vec::new(),
+            permissions: Permissions::default(),
             limit_key: name,
         }
     }
@@ -81,8 +108,10 @@ impl AuthError {
 /// One configured key, as a digest.
 struct StoredKey {
     name: Arc<str>,
+    /// `key:<name>`, what its callers' requests are rate-limited under.
+    limit_key: Arc<str>,
     digest: [u8; 32],
-    permissions: Vec<Permission>,
+    permissions: Permissions,
 }
 
 /// The accepted credentials.
@@ -116,8 +145,9 @@ impl KeyRing {
             .iter()
             .map(|entry| StoredKey {
                 name: entry.name.as_str().into(),
+                limit_key: format!("key:{}", entry.name).into(),
                 digest: digest(&entry.key),
-                permissions: entry.permissions.clone(),
+                permissions: Permissions::of(&entry.permissions),
             })
             .collect();
         if let Some(key) = env_key {
@@ -125,8 +155,9 @@ impl KeyRing {
             if !keys.iter().any(|k| k.digest == digest) {
                 keys.push(StoredKey {
                     name: ENV_KEY_NAME.into(),
+                    limit_key: format!("key:{ENV_KEY_NAME}").into(),
                     digest,
-                    permissions: Permission::ALL.to_vec(),
+                    permissions: Permissions::ALL,
                 });
             }
         }
@@ -175,8 +206,8 @@ impl KeyRing {
         if let Some(key) = found {
             return Ok(Caller {
                 name: key.name.clone(),
-                permissions: key.permissions.clone(),
-                limit_key: format!("key:{}", key.name).into(),
+                permissions: key.permissions,
+                limit_key: key.limit_key.clone(),
             });
         }
         match &self.jwt {
@@ -189,7 +220,7 @@ impl KeyRing {
                 Ok(Caller {
                     limit_key: name.clone(),
                     name,
-                    permissions: claims.permissions,
+                    permissions: Permissions::of(&claims.permissions),
                 })
             }
             _ => Err(AuthError::UnknownKey),
@@ -249,7 +280,9 @@ mod tests {
             .authenticate(Some(b"bearer  key-env-0123456789 "), 0)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&*env.name, ENV_KEY_NAME);
-        assert_eq!(env.permissions, Permission::ALL);
+        assert_eq!(env.permissions, Permissions::ALL);
+        assert_eq!(env.permissions, Permissions::of(&Permission::ALL));
+        assert_eq!(&*env.limit_key, "key:API_KEY");
         assert_eq!(ring.authenticate(None, 0).err(), Some(AuthError::Missing));
         assert_eq!(
             ring.authenticate(Some(b"Basic a2V5"), 0).err(),

@@ -264,12 +264,13 @@ impl Visitor<'_> for KeyVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::identity::Permissions;
     use std::sync::Arc;
 
     fn caller(permissions: &[Permission]) -> Caller {
         Caller {
             name: "ci".into(),
-            permissions: permissions.to_vec(),
+            permissions: Permissions::of(permissions),
             limit_key: Arc::from("ci"),
         }
     }

@@ -34,7 +34,7 @@ use crate::api::RequestId;
 use crate::config::SecuritySettings;
 
 pub use error::SecurityError;
-pub use identity::{AuthError, Caller, ENV_KEY_NAME, KeyRing};
+pub use identity::{AuthError, Caller, ENV_KEY_NAME, KeyRing, Permissions};
 pub use jsonrpc::FORBIDDEN_CODE;
 pub use rate_limit::{RateLimits, RateStatus, Verdict};
 pub use redact::RedactingStderr;
@@ -264,6 +264,21 @@ fn ipv4_text(ip: std::net::Ipv4Addr) -> String {
     text
 }
 
+/// The client at the other end of one HTTP connection (made once per connection).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// What an unauthenticated client is named and rate-limited under ([`client_key`]).
+    key: Arc<str>,
+}
+
+impl Peer {
+    pub fn new(address: SocketAddr) -> Peer {
+        Peer {
+            key: client_key(address).into(),
+        }
+    }
+}
+
 /// The address rate limits count an unauthenticated client under: the IPv4 address, or the
 /// IPv6 /64 network (one host usually owns a whole /64).
 fn client_key(address: SocketAddr) -> String {
@@ -281,12 +296,12 @@ fn client_key(address: SocketAddr) -> String {
 
 /// Runs every check on `request`, then `inner` with the request it may see (body read,
 /// `Authorization` removed, [`Caller`] attached); refusals are answered here. `peer` is the
-/// client's address (rate limits without authentication count per address) and
+/// client (rate limits without authentication count per address) and
 /// `request_id` the id error bodies carry. Called once per request by the HTTP front
 /// ([`crate::app`]), in front of every face.
 pub async fn guard<F, Fut>(
     security: &Security,
-    peer: SocketAddr,
+    peer: &Peer,
     request_id: &RequestId,
     request: Request,
     inner: F,
@@ -355,7 +370,7 @@ impl From<SecurityError> for Refused {
 /// removed, [`Caller`] attached) and the rate-limit state for the response headers.
 async fn admit(
     security: &Security,
-    peer: SocketAddr,
+    peer: &Peer,
     mut parts: http::request::Parts,
     body: Body,
 ) -> Result<(Request, Option<RateStatus>), Refused> {
@@ -370,14 +385,13 @@ async fn admit(
     if security.cors.is_preflight(&parts.method, &parts.headers) {
         return Err(Refused::Preflight);
     }
-    let path = parts.uri.path().to_owned();
-    let route = match routes::lookup(&parts.method, &path) {
+    let route = match routes::lookup(&parts.method, parts.uri.path()) {
         Lookup::Found(route) => route,
         Lookup::WrongMethod(methods) => {
             let allowed: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
             return Err(SecurityError::MethodNotAllowed {
                 method: parts.method.clone(),
-                path,
+                path: parts.uri.path().to_owned(),
                 allowed: allowed.join(", "),
             }
             .into());
@@ -385,7 +399,7 @@ async fn admit(
         Lookup::NotFound => {
             return Err(SecurityError::NotFound {
                 method: parts.method.clone(),
-                path: path.chars().take(200).collect(),
+                path: parts.uri.path().chars().take(200).collect(),
             }
             .into());
         }
@@ -393,7 +407,7 @@ async fn admit(
     // Only refusals name the route.
     let what = || format!("{} {}", route.method, route.path);
 
-    let address = client_key(peer);
+    let address = &peer.key;
     let caller = if security.auth {
         let presented = parts
             .headers
@@ -401,14 +415,14 @@ async fn admit(
             .map(HeaderValue::as_bytes);
         match security.keys.authenticate(presented, unix_now()) {
             Ok(caller) => caller,
-            Err(_) if route.guard == Guard::Open => Caller::anonymous(&address),
+            Err(_) if route.guard == Guard::Open => Caller::anonymous(address),
             Err(error) => {
                 tracing::debug!(route = %what(), client = %address, %error, "refused: not authenticated");
                 return Err(SecurityError::Unauthenticated(error).into());
             }
         }
     } else {
-        Caller::unauthenticated(&address)
+        Caller::unauthenticated(address)
     };
     // The faces and every downstream never see the credential.
     parts.headers.remove(header::AUTHORIZATION);
@@ -447,7 +461,18 @@ async fn admit(
         .await
         .map_err(|e| Refused::Error(e, rate))?;
     if route.guard == Guard::JsonRpc {
-        check_json_rpc(route, &caller, &bytes)?;
+        // A plain `tools/call` (one request, one method) is read once, here, for the `/mcp`
+        // face too; anything else gets the full check of every message.
+        let plain = (route.endpoint == Endpoint::McpPost)
+            .then(|| crate::upstream::parse_plain_call(&bytes))
+            .flatten()
+            .filter(|_| caller.may(mcp_permission("tools/call")));
+        match plain {
+            Some(call) => {
+                parts.extensions.insert(call);
+            }
+            None => check_json_rpc(route, &caller, &bytes)?,
+        }
     }
     parts.extensions.insert(caller);
     Ok((Request::from_parts(parts, Body::from(bytes)), rate))
@@ -500,13 +525,28 @@ async fn read_body(
     }
     let collect = async {
         let mut stream = body.into_data_stream();
+        let read = |chunk: Result<Bytes, axum::Error>| {
+            chunk.map_err(|e| SecurityError::BodyRead(e.to_string()))
+        };
+        // A body that arrives in one chunk (most do) is passed on as it is, uncopied.
+        let Some(first) = stream.next().await.map(read).transpose()? else {
+            return Ok(Bytes::new());
+        };
+        if first.len() > limit {
+            return Err(SecurityError::BodyTooLarge { limit });
+        }
+        let Some(second) = stream.next().await.map(read).transpose()? else {
+            return Ok(first);
+        };
         let mut buffer = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| SecurityError::BodyRead(e.to_string()))?;
+        buffer.extend_from_slice(&first);
+        let mut next = Some(second);
+        while let Some(chunk) = next {
             if buffer.len() + chunk.len() > limit {
                 return Err(SecurityError::BodyTooLarge { limit });
             }
             buffer.extend_from_slice(&chunk);
+            next = stream.next().await.map(read).transpose()?;
         }
         Ok(Bytes::from(buffer))
     };
@@ -606,6 +646,75 @@ mod tests {
                 .any(|w| w.contains("every protected request")),
             "{warnings:?}"
         );
+    }
+
+    /// A plain `tools/call` is read once: the guard checks its permission and hands the
+    /// parsed call to the face; other bodies get the full check and no parsed call; a caller
+    /// without `execute` is refused either way.
+    #[tokio::test]
+    async fn a_plain_call_is_parsed_once_and_still_checked() {
+        use crate::upstream::PlainCall;
+        let seen = |body: &'static str, key: Option<&'static str>| {
+            let mut settings = SecuritySettings::default();
+            settings.api_keys.push(ApiKeyEntry {
+                name: "reader".into(),
+                key: "key-reader-0123456789".into(),
+                permissions: vec![Permission::Read],
+            });
+            settings.enable_auth = key.is_some();
+            if key.is_none() {
+                settings.api_keys.clear();
+            }
+            let (security, _) = build(&settings, "127.0.0.1", &[]);
+            async move {
+                let mut request = Request::new(Body::from(body));
+                *request.method_mut() = http::Method::POST;
+                *request.uri_mut() = http::Uri::from_static("/mcp");
+                let headers = request.headers_mut();
+                headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:3000"));
+                if let Some(key) = key {
+                    headers.insert(header::AUTHORIZATION, HeaderValue::from_static(key));
+                }
+                let peer = Peer::new(SocketAddr::from(([127, 0, 0, 1], 5000)));
+                let id = crate::api::request_id_of(&http::HeaderMap::new());
+                let parsed = std::sync::Mutex::new(None);
+                let response = guard(&security, &peer, &id, request, |request| {
+                    let call = request.extensions().get::<PlainCall>().cloned();
+                    *parsed.lock().unwrap_or_else(|p| p.into_inner()) = Some(call);
+                    async { StatusCode::NO_CONTENT.into_response() }
+                })
+                .await;
+                let parsed = parsed.into_inner().unwrap_or_else(|p| p.into_inner());
+                (response.status(), parsed)
+            }
+        };
+        let call = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"fx__echo","arguments":{"text":"hi"}}}"#;
+        let (status, parsed) = seen(call, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let parsed = parsed.flatten().unwrap_or_else(|| panic!("no parsed call"));
+        assert_eq!(parsed.name, "fx__echo");
+        assert_eq!(
+            parsed.arguments.map(|a| a.get().to_owned()).as_deref(),
+            Some(r#"{"text":"hi"}"#)
+        );
+        // A batch, or a call with a field the direct path does not know: checked in full,
+        // passed on, not parsed for the face.
+        let batch = r#"[{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x"}}]"#;
+        let extra =
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","_meta":{}}}"#;
+        for body in [batch, extra] {
+            let (status, parsed) = seen(body, None).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+            assert!(matches!(parsed, Some(None)), "{body}");
+        }
+        // A repeated method is not a plain call: the full check sees both methods.
+        let twice = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list","method":"tools/call","params":{"name":"x"}}"#;
+        let reader = Some("Bearer key-reader-0123456789");
+        for body in [call, twice] {
+            let (status, parsed) = seen(body, reader).await;
+            assert_eq!(status, StatusCode::OK, "{body}: a JSON-RPC error in a 200");
+            assert!(parsed.is_none(), "{body}: the face was reached");
+        }
     }
 
     #[test]

@@ -87,6 +87,17 @@ impl HostList {
         if self.any {
             return Ok(());
         }
+        // The usual `Host` (a name or IPv4 address, maybe a port) is read in place; anything
+        // else goes through `Authority`, which copies it.
+        if let Some(value) = headers.get(header::HOST)
+            && let Some((host, port)) = plain_host(value.as_bytes())
+        {
+            return if self.matches(host, port) {
+                Ok(())
+            } else {
+                Err(shown(value))
+            };
+        }
         let authority = match headers.get(header::HOST) {
             Some(value) => value
                 .to_str()
@@ -95,18 +106,48 @@ impl HostList {
                 .ok_or_else(|| shown(value))?,
             None => uri.authority().cloned().ok_or_else(String::new)?,
         };
-        let host = normalize(authority.host());
-        let port = authority.port_u16();
-        let ok = self
-            .rules
-            .iter()
-            .any(|rule| rule.host == host && rule.port.is_none_or(|p| Some(p) == port));
-        if ok {
+        if self.matches(authority.host(), authority.port_u16()) {
             Ok(())
         } else {
             Err(shown_str(authority.as_str()))
         }
     }
+
+    /// Whether a rule allows `host` (as written: brackets and case do not matter) and `port`.
+    fn matches(&self, host: &str, port: Option<u16>) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        // Rule hosts are lower case (`normalize`).
+        self.rules.iter().any(|rule| {
+            rule.host.eq_ignore_ascii_case(host) && rule.port.is_none_or(|p| Some(p) == port)
+        })
+    }
+}
+
+/// `host[:port]` when `host` is only letters, digits, dots and dashes and `port` is a
+/// number: what [`http::uri::Authority`] would read, without copying. `None` for anything
+/// else (IPv6, user info, odd characters), which takes the `Authority` path.
+fn plain_host(value: &[u8]) -> Option<(&str, Option<u16>)> {
+    let (host, port) = match value.iter().position(|b| *b == b':') {
+        Some(colon) => (&value[..colon], Some(&value[colon + 1..])),
+        None => (value, None),
+    };
+    if host.is_empty()
+        || !host
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+    {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(digits)
+            if !digits.is_empty() && digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            Some(std::str::from_utf8(digits).ok()?.parse::<u16>().ok()?)
+        }
+        Some(_) => return None,
+    };
+    Some((std::str::from_utf8(host).ok()?, port))
 }
 
 impl OriginList {
@@ -310,6 +351,48 @@ mod tests {
         assert!(host(&any, "evil.example.com"));
         let no_host = list.allows(&Uri::from_static("/mcp"), &HeaderMap::new());
         assert!(no_host.is_err());
+        // Both ways of reading `Host` (in place, and through `Authority`) agree.
+        assert!(host(&list, "127.0.0.1:3000") && host(&list, "LocalHost:1"));
+        assert!(!host(&list, "user@evil.example") && !host(&list, "evil.example:3000"));
+        assert!(host(&list, "localhost:") && host(&list, "user@localhost:3000"));
+    }
+
+    /// What `plain_host` reads is what `Authority` reads, for every shape it takes.
+    #[test]
+    fn plain_hosts_read_like_authorities() {
+        for text in [
+            "localhost",
+            "LOCALHOST:3000",
+            "127.0.0.1:0",
+            "a-b.c:65535",
+            "x:00080",
+            "localhost:65536",
+            "localhost:",
+            ":80",
+            "[::1]:80",
+            "user@host",
+            "a_b",
+            "host:8:9",
+        ] {
+            let authority = http::uri::Authority::try_from(text).ok();
+            match plain_host(text.as_bytes()) {
+                Some((host, port)) => {
+                    let authority = authority.unwrap_or_else(|| panic!("{text}: not an authority"));
+                    assert_eq!(
+                        (host, port),
+                        (authority.host(), authority.port_u16()),
+                        "{text}"
+                    );
+                }
+                None => assert!(
+                    !matches!(
+                        text,
+                        "localhost" | "LOCALHOST:3000" | "127.0.0.1:0" | "a-b.c:65535" | "x:00080"
+                    ),
+                    "{text}: should be read in place"
+                ),
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -22,19 +21,22 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::Peer;
+
 /// Most header lines in one request.
 const MAX_HEADERS: usize = 100;
 /// How long open connections get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(3);
 
-/// Serves `handler` on `listener` until `shutdown` is cancelled.
+/// Serves `handler` on `listener` until `shutdown` is cancelled. `handler` gets each
+/// request with its connection's [`Peer`].
 pub async fn serve<H, Fut>(
     listener: TcpListener,
     handler: H,
     header_timeout: Duration,
     shutdown: CancellationToken,
 ) where
-    H: Fn(http::Request<Body>, SocketAddr) -> Fut + Clone + Send + 'static,
+    H: Fn(http::Request<Body>, Peer) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
@@ -59,8 +61,9 @@ pub async fn serve<H, Fut>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let client = Peer::new(peer);
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            handler(request.map(Body::new), peer).map(Ok::<_, Infallible>)
+            handler(request.map(Body::new), client.clone()).map(Ok::<_, Infallible>)
         });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);

@@ -143,17 +143,21 @@ impl Calls {
     }
 }
 
-/// A `tools/call` this path takes.
-#[derive(Debug)]
-pub(super) struct Call {
+/// A `tools/call` this path takes. The security guard, which reads every `POST /mcp` body
+/// for its permission check, leaves a body it read as one in the request's extensions, so
+/// the `/mcp` face does not parse it again.
+#[derive(Debug, Clone)]
+pub struct Call {
     pub id: RequestId,
     pub name: String,
     /// A JSON object as the client wrote it.
     pub arguments: Option<Box<RawValue>>,
 }
 
-/// `line` as a plain `tools/call`, or `None` for anything else.
-pub(super) fn parse_call(line: &[u8]) -> Option<Call> {
+/// `line` as a plain `tools/call`, or `None` for anything else: exactly one request, with no
+/// field but `jsonrpc`, `id`, `method` and `params` (`name` and `arguments`), each once
+/// (serde refuses a repeated field), so its one method is all it asks for.
+pub fn parse_call(line: &[u8]) -> Option<Call> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Request<'a> {

@@ -44,7 +44,7 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use super::ProxyHandler;
-use super::direct::{answer, parse_call, run};
+use super::direct::{Call, answer, parse_call, run};
 use super::http_sessions::HttpSessions;
 use crate::router::Router;
 
@@ -90,12 +90,19 @@ impl McpFace {
         if !is_candidate(request.method(), request.headers()) {
             return self.to_rmcp(request).await;
         }
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let body = match axum::body::to_bytes(body, MAX_BODY).await {
             Ok(body) => body,
             Err(error) => return bad_request(&format!("cannot read the request body: {error}")),
         };
-        if let Some(response) = self.answer_call(&parts.headers, &body).await {
+        // The security guard read a plain call already (its permission check parses it).
+        let call = parts
+            .extensions
+            .remove::<Call>()
+            .or_else(|| parse_call(&body));
+        if let Some(call) = call
+            && let Some(response) = self.answer_call(&parts.headers, call).await
+        {
             return response;
         }
         if let Some(response) = self.answer_list(&parts.headers, &body).await {
@@ -134,9 +141,8 @@ impl McpFace {
         Some(json_response(reply))
     }
 
-    /// The reply to `body` if it is a plain `tools/call` this path may forward.
-    async fn answer_call(&self, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
-        let call = parse_call(body)?;
+    /// The reply to a plain `tools/call` if this path may forward it (`None`: rmcp's turn).
+    async fn answer_call(&self, headers: &HeaderMap, call: Call) -> Option<Response> {
         let id = session_id(headers)?;
         let entry = self.directory.get(id)?;
         if entry.session.may_answer_server_requests() || entry.calls_seen.due(KEEP_SEEN) {

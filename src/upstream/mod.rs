@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::router::Router;
 
+pub use direct::{Call as PlainCall, parse_call as parse_plain_call};
 pub use handler::{ProxyHandler, UPSTREAM_PROTOCOL_VERSIONS};
 pub use mcp_face::McpFace;
 pub use stdio::serve_stdio;
