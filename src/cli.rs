@@ -121,8 +121,8 @@ pub fn proxy_port_env() -> Result<Option<u16>, String> {
 /// number, else half the CPUs (at least one). mcp-orch's work per message is small next to
 /// its servers', which run as its children on the same machine: on two cores one worker
 /// did ~15 % more calls/s at 32 in flight with half the context switches, same p50
-/// (README, Performance). With one, `main` uses tokio's single-threaded scheduler. A value
-/// that is not a positive number comes back as a warning (tokio itself would panic on it).
+/// (README, Performance). A value that is not a positive number comes back as a warning
+/// (tokio itself would panic on it).
 pub fn worker_threads(env: Option<&str>, cpus: usize) -> (usize, Option<String>) {
     let default = (cpus / 2).max(1);
     match env.map(str::trim) {

@@ -29,16 +29,11 @@ fn main() -> ExitCode {
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
-    // One worker: tokio's single-threaded scheduler, which does the same work with less
-    // bookkeeping per task wake-up than the work-stealing one.
-    let mut builder = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(workers);
-        builder
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("mcp-orch: cannot start the async runtime: {error}");
