@@ -8,7 +8,8 @@
 //!   serialized once ([`crate::catalog::Catalog::tools_list_json`]) and answered here.
 //! - `tools/call`: a plain call (see [`super::direct`]) of a session whose client declared
 //!   none of sampling, elicitation or roots is forwarded by the direct path and answered
-//!   here. Such a client refuses every server→client request anyway (the direct path still
+//!   here (parsed once, by the security guard's permission check, which hands it over in
+//!   the request's extensions). Such a client refuses every server→client request anyway (the direct path still
 //!   relays them so they are refused the same way); a client that may answer them keeps
 //!   rmcp's path, where they travel on the stream of the call that caused them. A
 //!   `notifications/cancelled` for a call in flight here cancels it (202, and the call's
@@ -44,7 +45,7 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use super::ProxyHandler;
-use super::direct::{Call, answer, parse_call, run};
+use super::direct::{Call, answer, run};
 use super::http_sessions::HttpSessions;
 use crate::router::Router;
 
@@ -95,12 +96,9 @@ impl McpFace {
             Ok(body) => body,
             Err(error) => return bad_request(&format!("cannot read the request body: {error}")),
         };
-        // The security guard read a plain call already (its permission check parses it).
-        let call = parts
-            .extensions
-            .remove::<Call>()
-            .or_else(|| parse_call(&body));
-        if let Some(call) = call
+        // The security guard in front of every face reads each body for its permission
+        // check and leaves a plain call parsed here; a body it left nothing for is not one.
+        if let Some(call) = parts.extensions.remove::<Call>()
             && let Some(response) = self.answer_call(&parts.headers, call).await
         {
             return response;
