@@ -29,12 +29,16 @@ fn main() -> ExitCode {
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+    let variable = std::env::var("MCP_ORCH_IDLE_POLL_US").ok();
+    let (idle_poll, warning) = app::runtime::idle_poll(variable.as_deref());
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match app::runtime::build(workers, idle_poll) {
+        Ok((runtime, polling)) => {
+            tracing::debug!(workers, polling, "async runtime ready");
+            runtime
+        }
         Err(error) => {
             eprintln!("mcp-orch: cannot start the async runtime: {error}");
             return ExitCode::from(1);

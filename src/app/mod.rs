@@ -20,6 +20,7 @@ use crate::security::{self, Security};
 use crate::upstream::{self, HttpFaceSettings};
 
 mod http_front;
+pub mod runtime;
 
 pub use http_front::HttpFront;
 

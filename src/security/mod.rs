@@ -10,6 +10,7 @@
 //! (name and permissions). Nothing here logs a key or token.
 
 mod error;
+mod header_timer;
 mod identity;
 pub mod jsonrpc;
 pub mod jwt;

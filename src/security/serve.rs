@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::response::Response;
 use futures::FutureExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +42,7 @@ pub async fn serve<H, Fut>(
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        .timer(super::header_timer::HeaderTimer::new())
         .header_read_timeout(header_timeout)
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
