@@ -13,11 +13,13 @@
 //!
 //! The poll asks `poll(2)` whether tokio's epoll descriptor is readable, which does not take
 //! any event from it, and yields the CPU between asks, so a process waiting to run on the
-//! same CPU (a server mcp-orch is waiting for) is not held up by it. Timers and tasks woken from other threads are seen when the window
-//! ends (at most one window late); I/O readiness, the worker's own wake-up eventfd
-//! included, ends the window at once.
+//! same CPU (a server mcp-orch is waiting for) is not held up by it. Timers and tasks woken
+//! from other threads are seen when the window ends (at most one window late); I/O
+//! readiness, the worker's own wake-up eventfd included, ends the window at once. Linux only
+//! (elsewhere the runtime is built without it).
 
 use std::cell::Cell;
+#[cfg(target_os = "linux")]
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -61,10 +63,26 @@ pub fn build(
     workers: usize,
     idle_poll: Duration,
 ) -> std::io::Result<(tokio::runtime::Runtime, bool)> {
-    let before = event_queues();
-    let target: Arc<OnceLock<Vec<libc::pollfd>>> = Arc::default();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(workers).enable_all();
+    #[cfg(target_os = "linux")]
+    {
+        build_polling(builder, idle_poll)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = idle_poll;
+        Ok((builder.build()?, false))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn build_polling(
+    mut builder: tokio::runtime::Builder,
+    idle_poll: Duration,
+) -> std::io::Result<(tokio::runtime::Runtime, bool)> {
+    let before = event_queues();
+    let target: Arc<OnceLock<Vec<libc::pollfd>>> = Arc::default();
     if !idle_poll.is_zero() {
         let park_target = target.clone();
         let unpark_target = target.clone();
@@ -103,13 +121,16 @@ pub fn build(
 
 /// The most epoll instances watched (tokio's two handles on one, plus slack for others made
 /// at the same moment; in mcp-orch nothing else runs while the runtime is built).
+#[cfg(target_os = "linux")]
 const POLLED: usize = 8;
 
+#[cfg(target_os = "linux")]
 thread_local! {
     static POLICY: Policy = const { Policy::new() };
 }
 
 /// One worker's adaptive poll window (haltpoll's rules).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct Policy {
     /// The current window.
     window: Cell<Duration>,
@@ -120,6 +141,7 @@ struct Policy {
 /// The first window after a shrink to nothing; windows double and halve from there.
 const GROW_START: Duration = Duration::from_micros(10);
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 impl Policy {
     const fn new() -> Self {
         Policy {
@@ -177,6 +199,7 @@ impl Policy {
 }
 
 /// Whether any of `queues` (epoll instances) has events ready, without taking any.
+#[cfg(target_os = "linux")]
 fn readable(queues: &[libc::pollfd]) -> bool {
     let mut entries = [libc::pollfd {
         fd: -1,
@@ -191,7 +214,8 @@ fn readable(queues: &[libc::pollfd]) -> bool {
     n != 0
 }
 
-/// The epoll instances this process holds (Linux; none elsewhere).
+/// The epoll instances this process holds.
+#[cfg(target_os = "linux")]
 fn event_queues() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return Vec::new();
