@@ -65,13 +65,15 @@ pub fn build(
 ) -> std::io::Result<(tokio::runtime::Runtime, bool)> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(workers).enable_all();
+    if idle_poll.is_zero() || !cfg!(target_os = "linux") {
+        return Ok((builder.build()?, false));
+    }
     #[cfg(target_os = "linux")]
     {
         build_polling(builder, idle_poll)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = idle_poll;
         Ok((builder.build()?, false))
     }
 }
@@ -83,23 +85,17 @@ fn build_polling(
 ) -> std::io::Result<(tokio::runtime::Runtime, bool)> {
     let before = event_queues();
     let target: Arc<OnceLock<Vec<libc::pollfd>>> = Arc::default();
-    if !idle_poll.is_zero() {
-        let park_target = target.clone();
-        let unpark_target = target.clone();
-        builder
-            .on_thread_park(move || {
-                if let Some(queues) = park_target.get() {
-                    POLICY.with(|policy| {
-                        policy.before_sleep(idle_poll, || readable(queues), std::thread::yield_now)
-                    });
-                }
-            })
-            .on_thread_unpark(move || {
-                if unpark_target.get().is_some() {
-                    POLICY.with(|policy| policy.after_wake(idle_poll));
-                }
-            });
-    }
+    let park_target = target.clone();
+    builder
+        .on_thread_park(move || {
+            if let Some(queues) = park_target.get() {
+                POLICY.with(|policy| {
+                    policy.before_sleep(idle_poll, || readable(queues), std::thread::yield_now)
+                });
+            }
+        })
+        // Without a target nothing polled, so there is no sleep to learn from.
+        .on_thread_unpark(move || POLICY.with(|policy| policy.after_wake(idle_poll)));
     let runtime = builder.build()?;
     // The runtime's own epoll instance is what was not there before it was built (tokio
     // holds it twice: mio's poller and a duplicate for registering; both are watched).
@@ -112,7 +108,7 @@ fn build_polling(
             revents: 0,
         })
         .collect();
-    let on = !idle_poll.is_zero() && !queues.is_empty() && queues.len() <= POLLED;
+    let on = !queues.is_empty() && queues.len() <= POLLED;
     if on {
         let _ = target.set(queues);
     }
@@ -310,7 +306,7 @@ mod tests {
     }
 
     #[test]
-    fn the_runtime_s_event_queue_is_found_and_polled() {
+    fn a_runtime_built_with_the_poll_finds_its_event_queue_and_runs_tasks() {
         let (runtime, on) = build(1, DEFAULT_IDLE_POLL).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(on, cfg!(target_os = "linux"));
         // Calls cross the worker's park and wake-up with the poll on.
