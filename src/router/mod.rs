@@ -105,6 +105,9 @@ pub struct Router {
     rebuild: Mutex<()>,
     /// Set once every server has finished its first start (ready or failed).
     started: AtomicBool,
+    /// Set when the process stops its servers for good: their leaving the catalogue one by
+    /// one would rebuild it once per server for nobody (sessions have ended by then).
+    stopping: AtomicBool,
     /// How many sessions subscribed to each `(server, original URI)` of a shared server.
     subscribers: Mutex<HashMap<(Arc<str>, String), usize>>,
     /// URL-mode elicitations in flight: elicitation id → the session that was asked.
@@ -160,6 +163,7 @@ impl Router {
                 sessions: Arc::new(Sessions::default()),
                 rebuild: Mutex::new(()),
                 started: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
                 subscribers: Mutex::new(HashMap::new()),
                 elicitations: Mutex::new(HashMap::new()),
                 in_flight: std::sync::atomic::AtomicUsize::new(0),
@@ -276,8 +280,10 @@ impl Router {
         }
     }
 
-    /// Stops every server and waits until their processes are gone.
+    /// Stops every server and waits until their processes are gone. The catalogue is left
+    /// as it was: nothing is served after this.
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
         self.downstreams.shutdown().await;
     }
 
@@ -306,6 +312,9 @@ impl Router {
     /// Rebuilds the catalogue from the ready servers and, for each kind of list that
     /// changed, tells every upstream session.
     fn rebuild_catalog(&self) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
         let _serialised = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
         let contribution = |lists: Lists, d: &crate::downstream::Downstream| ServerTools {
             server: d.name().clone(),
@@ -384,5 +393,18 @@ mod tests {
         assert_eq!(router.in_flight(), 1);
         drop(second);
         assert_eq!(router.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn servers_stopped_for_good_do_not_rebuild_the_catalogue() {
+        let settings = RouterSettings::from_service(&crate::config::ServiceConfig::default());
+        let router = Router::start(&[], settings);
+        let before = router.catalog();
+        router.rebuild_catalog();
+        assert!(!Arc::ptr_eq(&before, &router.catalog()), "a rebuild swaps the snapshot");
+        router.shutdown().await;
+        let stopped = router.catalog();
+        router.rebuild_catalog();
+        assert!(Arc::ptr_eq(&stopped, &router.catalog()), "rebuilt after shutdown");
     }
 }
