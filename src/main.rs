@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
-    let runtime = match app::runtime::build(workers, idle_poll, mcp_orch::router::several_awaited) {
+    let runtime = match app::runtime::build(workers, idle_poll) {
         Ok((runtime, polling)) => {
             tracing::debug!(workers, polling, "async runtime ready");
             runtime

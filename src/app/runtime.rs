@@ -17,13 +17,6 @@
 //! from other threads are seen when the window ends (at most one window late); I/O
 //! readiness, the worker's own wake-up eventfd included, ends the window at once. Linux only
 //! (elsewhere the runtime is built without it).
-//!
-//! The poll only pays while one call at a time is being waited for. With several calls
-//! awaiting their servers, wake-ups are shared by the answers that arrive together, and the
-//! CPU the poll would take is what the servers and clients need (on 2 cores at 32 calls in
-//! flight it cost a fifth of the stdio face's throughput). So the worker polls only while the
-//! caller's load signal (`busy`: in mcp-orch, more than one request awaiting a server) says
-//! no; otherwise it sleeps at once and the window is left as it was.
 
 use std::cell::Cell;
 #[cfg(target_os = "linux")]
@@ -64,13 +57,11 @@ pub fn idle_poll(env: Option<&str>) -> (Duration, Option<String>) {
 }
 
 /// Builds the multi-threaded runtime with `workers` threads and, on Linux, the idle poll of
-/// at most `idle_poll` (none when zero), skipped whenever `busy` says so. Also says whether
-/// the idle poll is on (it is off when asked to be, and where the runtime's event queue
-/// cannot be found).
+/// at most `idle_poll` (none when zero). Also says whether the idle poll is on (it is off
+/// when asked to be, and where the runtime's event queue cannot be found).
 pub fn build(
     workers: usize,
     idle_poll: Duration,
-    busy: fn() -> bool,
 ) -> std::io::Result<(tokio::runtime::Runtime, bool)> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(workers).enable_all();
@@ -79,11 +70,10 @@ pub fn build(
     }
     #[cfg(target_os = "linux")]
     {
-        build_polling(builder, idle_poll, busy)
+        build_polling(builder, idle_poll)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = busy;
         Ok((builder.build()?, false))
     }
 }
@@ -92,7 +82,6 @@ pub fn build(
 fn build_polling(
     mut builder: tokio::runtime::Builder,
     idle_poll: Duration,
-    busy: fn() -> bool,
 ) -> std::io::Result<(tokio::runtime::Runtime, bool)> {
     let before = event_queues();
     let target: Arc<OnceLock<Vec<libc::pollfd>>> = Arc::default();
@@ -101,12 +90,7 @@ fn build_polling(
         .on_thread_park(move || {
             if let Some(queues) = park_target.get() {
                 POLICY.with(|policy| {
-                    policy.before_sleep(
-                        idle_poll,
-                        busy,
-                        || readable(queues),
-                        std::thread::yield_now,
-                    )
+                    policy.before_sleep(idle_poll, || readable(queues), std::thread::yield_now)
                 });
             }
         })
@@ -162,22 +146,11 @@ impl Policy {
         }
     }
 
-    /// Unless `busy` says several calls are awaited, polls `ready` until it says yes or the
-    /// window ends, calling `pause` between polls; remembers whether the worker is going to
-    /// sleep after an empty poll (a sleep skipped for load teaches nothing). `pause` yields
-    /// the CPU: anything else runnable on it (a server, the client) goes first, so the poll
-    /// only takes time nobody else wants.
-    fn before_sleep(
-        &self,
-        max: Duration,
-        busy: impl Fn() -> bool,
-        ready: impl Fn() -> bool,
-        pause: impl Fn(),
-    ) {
-        if busy() {
-            self.slept_at.set(None);
-            return;
-        }
+    /// Polls `ready` until it says yes or the window ends, calling `pause` between polls;
+    /// remembers whether the worker is going to sleep. `pause` yields the CPU: anything
+    /// else runnable on it (a server, the client) goes first, so the poll only takes time
+    /// nobody else wants.
+    fn before_sleep(&self, max: Duration, ready: impl Fn() -> bool, pause: impl Fn()) {
         let window = self.window.get().min(max);
         let start = Instant::now();
         if !window.is_zero() {
@@ -273,7 +246,7 @@ mod tests {
 
     /// Pretends the worker slept for `slept` after an empty poll.
     fn sleep_for(policy: &Policy, max: Duration, slept: Duration) {
-        policy.before_sleep(max, || false, || false, || {});
+        policy.before_sleep(max, || false, || {});
         let asleep = policy
             .slept_at
             .get()
@@ -314,7 +287,6 @@ mod tests {
         let start = Instant::now();
         policy.before_sleep(
             max,
-            || false,
             || {
                 polls.set(polls.get() + 1);
                 polls.get() == 3
@@ -328,49 +300,14 @@ mod tests {
         assert_eq!(policy.window.get(), max);
         // An empty poll lasts the window, then the worker sleeps.
         let start = Instant::now();
-        policy.before_sleep(max, || false, || false, || {});
+        policy.before_sleep(max, || false, || {});
         assert!(start.elapsed() >= max);
         assert!(policy.slept_at.get().is_some());
     }
 
     #[test]
-    fn a_busy_worker_sleeps_at_once_and_keeps_its_window() {
-        let max = Duration::from_micros(200);
-        let policy = Policy::new();
-        policy.window.set(max);
-        let polls = Cell::new(0);
-        let start = Instant::now();
-        policy.before_sleep(
-            max,
-            || true,
-            || {
-                polls.set(polls.get() + 1);
-                false
-            },
-            || {},
-        );
-        assert_eq!(polls.get(), 0, "polled although busy");
-        assert!(start.elapsed() < max, "waited a window although busy");
-        // The skipped sleep, however long, teaches nothing: the window is kept.
-        assert!(policy.slept_at.get().is_none());
-        policy.after_wake(max);
-        assert_eq!(policy.window.get(), max);
-        // Once the load is gone the poll runs again with the window it had.
-        policy.before_sleep(
-            max,
-            || false,
-            || {
-                polls.set(polls.get() + 1);
-                false
-            },
-            || {},
-        );
-        assert!(polls.get() > 0);
-    }
-
-    #[test]
     fn a_runtime_built_with_the_poll_finds_its_event_queue_and_runs_tasks() {
-        let (runtime, on) = build(1, DEFAULT_IDLE_POLL, || false).unwrap_or_else(|e| panic!("{e}"));
+        let (runtime, on) = build(1, DEFAULT_IDLE_POLL).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(on, cfg!(target_os = "linux"));
         // Calls cross the worker's park and wake-up with the poll on.
         let sum = runtime.block_on(async {
@@ -386,7 +323,7 @@ mod tests {
             sum
         });
         assert_eq!(sum, (0..50).sum::<u64>());
-        let (_, on) = build(1, Duration::ZERO, || false).unwrap_or_else(|e| panic!("{e}"));
+        let (_, on) = build(1, Duration::ZERO).unwrap_or_else(|e| panic!("{e}"));
         assert!(!on);
     }
 }

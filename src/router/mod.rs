@@ -118,24 +118,11 @@ pub struct Router {
     drained: tokio::sync::Notify,
 }
 
-/// Requests forwarded to servers and not answered yet, summed over every router of the
-/// process: the load signal of the runtime's idle poll (see [`several_awaited`]).
-static AWAITED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Whether more than one forwarded request is awaiting its server's answer, anywhere in the
-/// process. The runtime polls for the next event before sleeping only when not: one answer
-/// awaited is worth watching for; with several, answers share wake-ups and the servers need
-/// the CPU.
-pub fn several_awaited() -> bool {
-    AWAITED.load(Ordering::Relaxed) > 1
-}
-
 /// Counts one forwarded request for as long as it lives.
 pub(super) struct InFlight<'a>(&'a Router);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        AWAITED.fetch_sub(1, Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.0.drained.notify_waiters();
     }
@@ -254,7 +241,6 @@ impl Router {
 
     /// Counts a forwarded request until the returned guard is dropped.
     pub(super) fn track(&self) -> InFlight<'_> {
-        AWAITED.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self)
     }
@@ -378,22 +364,6 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn requests_awaited_together_are_the_idle_polls_load_signal() {
-        let settings = RouterSettings::from_service(&crate::config::ServiceConfig::default());
-        let router = Router::start(&[], settings);
-        // Other tests of this binary may hold requests too, so only what these two add is
-        // certain: while both are awaited, several are; each is counted by its router too.
-        let first = router.track();
-        let second = router.track();
-        assert!(several_awaited());
-        assert_eq!(router.in_flight(), 2);
-        drop(first);
-        assert_eq!(router.in_flight(), 1);
-        drop(second);
-        assert_eq!(router.in_flight(), 0);
-    }
 
     #[tokio::test]
     async fn servers_stopped_for_good_do_not_rebuild_the_catalogue() {
