@@ -371,10 +371,16 @@ mod tests {
         let router = Router::start(&[], settings);
         let before = router.catalog();
         router.rebuild_catalog();
-        assert!(!Arc::ptr_eq(&before, &router.catalog()), "a rebuild swaps the snapshot");
+        assert!(
+            !Arc::ptr_eq(&before, &router.catalog()),
+            "a rebuild swaps the snapshot"
+        );
         router.shutdown().await;
         let stopped = router.catalog();
         router.rebuild_catalog();
-        assert!(Arc::ptr_eq(&stopped, &router.catalog()), "rebuilt after shutdown");
+        assert!(
+            Arc::ptr_eq(&stopped, &router.catalog()),
+            "rebuilt after shutdown"
+        );
     }
 }
