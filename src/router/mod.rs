@@ -366,7 +366,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn servers_stopped_for_good_do_not_rebuild_the_catalogue() {
+    async fn after_shutdown_a_rebuild_leaves_the_catalogue_as_it_was() {
         let settings = RouterSettings::from_service(&crate::config::ServiceConfig::default());
         let router = Router::start(&[], settings);
         let before = router.catalog();
